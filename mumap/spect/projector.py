@@ -1,0 +1,215 @@
+"""SPECT system matrix for parallel-hole and IQ·SPECT multifocal collimators.
+
+Written here rather than taken from PyTomography: PyTomography has no multifocal (IQ·SPECT)
+geometry and no cardio-centric orbit, and its rotate-and-sum projector handles one view at a time
+with an approximate adjoint. This projector serves both geometries with one code path, batches all
+views of a subset into a few BLAS / sparse products, caches the attenuation factors per μ-map,
+and its backprojection is the exact adjoint. ``tests/spect/test_pytomography.py`` checks it
+against PyTomography in the parallel case and ``python -m mumap.spect.bench`` compares speed.
+
+Model, per view and detector pixel (u, v), with samples every voxel width h along the ray:
+
+    p(u, v) = Σ_d B_d[ (ℓ/h) · exp(−Σ_{d' nearer} μ ℓ) · f(x_d) ]     (counts)
+
+where ``f(x_d)`` is the image interpolated at the ray's d-th sample (bilinear in-plane, linear in
+z), ``ℓ`` the path length per sample (cm), the exponent the attenuation from the sample to the
+detector (half the sample's own segment included), and ``B_d`` the Gaussian collimator blur for
+the sample's distance to the detector. The image is in counts per voxel, so a parallel projection
+without attenuation conserves counts.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mumap.spect.geometry import Acquisition, ImageGrid
+from mumap.spect.operators import AxialSampler, DepthBlur, InPlaneSampler, RayFactor, gaussian_matrices
+
+
+class SPECTProjector:
+    """System matrix ``A`` of one acquisition on one image grid, split into ordered subsets.
+
+    Images are ``[nz, ny, nx]`` (counts per voxel), projections ``[n_views, rows, columns]``.
+    Subset ``k`` holds views ``k, k + n_subsets, …``. ``with_attenuation(μ)`` returns a projector
+    that shares this one's geometry and adds attenuation; geometry is built once.
+    """
+
+    def __init__(
+        self,
+        grid: ImageGrid,
+        acquisition: Acquisition,
+        *,
+        psf: bool = True,
+        n_subsets: int = 1,
+        depth_subsamples: int = 4,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+    ):
+        if not 1 <= n_subsets <= acquisition.n_views:
+            raise ValueError(f"n_subsets must be in 1..{acquisition.n_views}, got {n_subsets}")
+        if depth_subsamples < 1:
+            raise ValueError(f"depth_subsamples must be >= 1, got {depth_subsamples}")
+        self.depth_subsamples = depth_subsamples
+        self.grid = grid
+        self.acquisition = acquisition
+        self.psf = psf
+        self.dtype = dtype
+        self.device = torch.device(device)
+        self.subsets = [torch.arange(k, acquisition.n_views, n_subsets) for k in range(n_subsets)]
+        self.mu: Tensor | None = None
+
+        h_cm = grid.voxel_mm[2] / 10.0
+        self.depths_cm = _depth_samples(grid, acquisition, h_cm)
+        collimator = acquisition.collimator
+        s_u, s_v = acquisition.detector_offsets_cm("u"), acquisition.detector_offsets_cm("v")
+        g_u, g_v = collimator.ray_slope(s_u, "u"), collimator.ray_slope(s_v, "v")
+        self._samplers = [self._in_plane_sampler(views, s_u, g_u) for views in self.subsets]
+        self._axial = self._axial_sampler(s_v, g_v)
+        # path length per sample (cm) for each ray (u, v); 1 voxel width for parallel holes
+        self._path_cm = h_cm * np.sqrt(1.0 + g_u[:, None] ** 2 + g_v[None, :] ** 2)
+        path_weight = self._path_cm / h_cm
+        self._path_weight = None if np.allclose(path_weight, 1.0) else self._tensor(path_weight[None, :, None, :])
+        self._factors: list[Tensor | None] = [self._path_weight] * n_subsets
+        self._blur = self._depth_blur()
+
+    @property
+    def n_subsets(self) -> int:
+        return len(self.subsets)
+
+    @property
+    def projection_shape(self) -> tuple[int, int, int]:
+        return (self.acquisition.n_views, *self.acquisition.detector_shape)
+
+    def with_attenuation(self, mu: Tensor | np.ndarray) -> SPECTProjector:
+        """This projector with attenuation by ``mu`` (``[nz, ny, nx]``, cm⁻¹); geometry is shared."""
+        mu = self.as_image(mu, "mu")
+        if torch.any(mu < 0):
+            raise ValueError("attenuation map has negative values: μ must be in cm⁻¹ and >= 0")
+        attenuated = copy.copy(self)
+        attenuated.mu = mu
+        path = self._tensor(self._path_cm[None, :, None, :])
+        attenuated._factors = []
+        for sampler in self._samplers:
+            mu_rays = self._axial_forward(sampler.forward(mu)).mul_(path)
+            # line integral from each sample to the detector (depth index grows towards it):
+            # Σ_{d' ≥ d} − ½·own = total − cumsum + ½·own
+            exponent = mu_rays.cumsum(0).sub_(mu_rays.sum(0, keepdim=True)).sub_(mu_rays, alpha=0.5)
+            survival = exponent.exp_()
+            attenuated._factors.append(survival if self._path_weight is None else survival.mul_(self._path_weight))
+        return attenuated
+
+    def forward(self, image: Tensor | np.ndarray, subset: int | None = None) -> Tensor:
+        """Project ``image [nz, ny, nx]`` → ``[n_views_in_subset, rows, columns]`` (all views if None)."""
+        image = self.as_image(image, "image")
+        if subset is not None:
+            return self._forward_subset(image, subset)
+        out = torch.empty(self.projection_shape, dtype=self.dtype, device=self.device)
+        for k, views in enumerate(self.subsets):
+            out[views.to(self.device)] = self._forward_subset(image, k)
+        return out
+
+    def adjoint(self, projections: Tensor, subset: int | None = None) -> Tensor:
+        """Backproject ``projections`` (of one subset, or all views if None) → ``[nz, ny, nx]``."""
+        expected = self.projection_shape if subset is None else (len(self.subsets[subset]), *self.projection_shape[1:])
+        if tuple(projections.shape) != expected:
+            raise ValueError(f"projections have shape {tuple(projections.shape)}, expected {expected}")
+        projections = projections.to(device=self.device, dtype=self.dtype)
+        if subset is not None:
+            return self._adjoint_subset(projections, subset)
+        return sum(self._adjoint_subset(projections[views.to(self.device)], k) for k, views in enumerate(self.subsets))
+
+    def _forward_subset(self, image: Tensor, k: int) -> Tensor:
+        rays = self._axial_forward(self._samplers[k].forward(image))
+        if self._factors[k] is not None:
+            rays = RayFactor(self._factors[k]).forward(rays)
+        return self._blur.forward(rays).permute(1, 2, 0).contiguous()
+
+    def _adjoint_subset(self, projections: Tensor, k: int) -> Tensor:
+        rays = self._blur.adjoint(projections.permute(2, 0, 1).contiguous())
+        if self._factors[k] is not None:
+            rays = RayFactor(self._factors[k]).adjoint(rays)
+        if self._axial is not None:
+            rays = self._axial.adjoint(rays)
+        return self._samplers[k].adjoint(rays)
+
+    def _axial_forward(self, rays: Tensor) -> Tensor:
+        return rays if self._axial is None else self._axial.forward(rays)
+
+    def _in_plane_sampler(self, views: Tensor, s_u: np.ndarray, g_u: np.ndarray) -> InPlaneSampler:
+        """Sampler for the views of one subset: sub-sample (y, x) voxel indices ``[D, U, V, S, 2]``."""
+        acq, grid = self.acquisition, self.grid
+        theta = np.deg2rad(acq.angles_deg[views.numpy()])[:, None]  # [V, 1]
+        h_cm = grid.voxel_mm[2] / 10.0
+        sub = ((np.arange(self.depth_subsamples) + 0.5) / self.depth_subsamples - 0.5) * h_cm
+        t = self.depths_cm[:, None, None, None] + sub  # [D, 1, 1, S]
+        transverse = s_u[None, :, None, None] - t * g_u[None, :, None, None]  # cm along e_u
+        along_normal = acq.radius_cm - t  # cm from the rotation centre towards the detector
+        _, cy, cx = (c / 10.0 for c in acq.rotation_centre_mm)
+        x = cx + along_normal * np.sin(theta) + transverse * np.cos(theta)
+        y = cy - along_normal * np.cos(theta) + transverse * np.sin(theta)
+        _, ny, nx = grid.shape
+        points = np.stack([y / h_cm + (ny - 1) / 2, x / h_cm + (nx - 1) / 2], axis=-1)
+        return InPlaneSampler(points, (ny, nx), self.dtype, self.device)
+
+    def _axial_sampler(self, s_v: np.ndarray, g_v: np.ndarray) -> AxialSampler | None:
+        """Linear interpolation weights ``[D, P, Z]`` from slices to rows; None if the identity."""
+        nz, dz_cm = self.grid.shape[0], self.grid.voxel_mm[0] / 10.0
+        z_cm = self.acquisition.rotation_centre_mm[0] / 10.0 + s_v[None, :] - self.depths_cm[:, None] * g_v[None, :]
+        index = z_cm / dz_cm + (nz - 1) / 2  # [D, P]
+        if len(s_v) == nz and np.allclose(index, np.arange(nz)[None, :], atol=1e-9):
+            return None
+        lower = np.floor(index)
+        frac = index - lower
+        weights = np.zeros((*index.shape, nz))
+        d_idx, p_idx = np.indices(index.shape)
+        for offset, w in ((0, 1 - frac), (1, frac)):
+            z = (lower + offset).astype(np.int64)
+            ok = (z >= 0) & (z < nz)
+            np.add.at(weights, (d_idx[ok], p_idx[ok], z[ok]), w[ok])
+        return AxialSampler(self._tensor(weights))
+
+    def _depth_blur(self) -> DepthBlur:
+        n_depths = len(self.depths_cm)
+        if not self.psf:
+            return DepthBlur(None, None, n_depths)
+        sigma_cm = self.acquisition.collimator.psf_sigma_cm(self.depths_cm)
+        dv_mm, du_mm = self.acquisition.pixel_mm
+        n_rows, n_cols = self.acquisition.detector_shape
+        rows = gaussian_matrices(sigma_cm * 10.0 / dv_mm, n_rows)
+        cols = gaussian_matrices(sigma_cm * 10.0 / du_mm, n_cols)
+        return DepthBlur(self._tensor(rows), self._tensor(cols), n_depths)
+
+    def _tensor(self, array: np.ndarray) -> Tensor:
+        return torch.as_tensor(array, dtype=self.dtype, device=self.device)
+
+    def as_image(self, image: Tensor | np.ndarray, name: str = "image") -> Tensor:
+        """``image`` as a contiguous tensor of this projector's dtype and device; checks the shape."""
+        image = torch.as_tensor(image).to(device=self.device, dtype=self.dtype)
+        if tuple(image.shape) != tuple(self.grid.shape):
+            raise ValueError(f"{name} has shape {tuple(image.shape)}, expected the grid shape {self.grid.shape} (z, y, x)")
+        return image.contiguous()
+
+
+def _depth_samples(grid: ImageGrid, acquisition: Acquisition, h_cm: float) -> np.ndarray:
+    """Distances (cm) from the detector of the ray samples, farthest first, one voxel width apart.
+
+    The samples cover every voxel of the grid seen from the rotation centre, symmetric about the
+    centre (with the parity of the grid so samples fall on voxel centres at 0°), and stay in front
+    of the detector.
+    """
+    _, ny, nx = grid.shape
+    _, cy, cx = (c / 10.0 for c in acquisition.rotation_centre_mm)
+    corners_y = np.array([-1, 1]) * ny / 2 * h_cm
+    corners_x = np.array([-1, 1]) * nx / 2 * h_cm
+    reach = np.sqrt(np.max((corners_y - cy) ** 2) + np.max((corners_x - cx) ** 2))
+    half = int(np.ceil(reach / h_cm))
+    offsets = np.arange(half, -half - 1, -1.0) if nx % 2 else np.arange(half + 0.5, -half - 1.0, -1.0)
+    depths = acquisition.radius_cm + offsets * h_cm
+    depths = depths[depths > 0]
+    if depths.size == 0:
+        raise ValueError(f"radius_cm={acquisition.radius_cm} leaves no room for the image in front of the detector")
+    return depths
