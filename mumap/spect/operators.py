@@ -50,18 +50,21 @@ class InPlaneSampler:
         self.plane_shape = plane_shape
         ny, nx = plane_shape
         n_rays, n_sub = int(np.prod(self.ray_shape)), points.shape[3]
+        points = torch.as_tensor(points, dtype=torch.float64, device=device)
         y, x = points[..., 0].reshape(-1, 1), points[..., 1].reshape(-1, 1)
-        y0, x0 = np.floor(y), np.floor(x)
+        y0, x0 = y.floor(), x.floor()
         fy, fx = y - y0, x - x0
-        dy, dx = np.array([[0, 0, 1, 1]]), np.array([[0, 1, 0, 1]])
-        yi, xi = (y0 + dy).astype(np.int64), (x0 + dx).astype(np.int64)  # [rays·S, 4] corners
-        weight = np.where(dy, fy, 1 - fy) * np.where(dx, fx, 1 - fx) / n_sub
+        dy = torch.tensor([[False, False, True, True]], device=device)
+        dx = torch.tensor([[False, True, False, True]], device=device)
+        yi, xi = (y0 + dy).long(), (x0 + dx).long()  # [rays·S, 4] corners
+        weight = torch.where(dy, fy, 1 - fy) * torch.where(dx, fx, 1 - fx) / n_sub
         inside = ((yi >= 0) & (yi < ny) & (xi >= 0) & (xi < nx) & (weight > 0)).ravel()
-        rows = np.repeat(np.arange(n_rays), n_sub * 4)[inside]  # sorted: ray-major order
+        rows = torch.arange(n_rays, device=device).repeat_interleave(n_sub * 4)[inside]  # sorted: ray-major
         cols = (yi * nx + xi).ravel()[inside]
         vals = weight.ravel()[inside]
-        self.matrix = _csr(rows, cols, vals, (n_rays, ny * nx), dtype, device)
-        self.matrix_t = self.matrix.t().to_sparse_csr()
+        self.matrix = _csr(rows, cols, vals, (n_rays, ny * nx), dtype)
+        by_column = torch.argsort(cols, stable=True)
+        self.matrix_t = _csr(cols[by_column], rows[by_column], vals[by_column], (ny * nx, n_rays), dtype)
 
     def forward(self, image: Tensor) -> Tensor:
         """``image [Z, ny, nx]`` → ray tensor ``[D, U, V, Z]``."""
@@ -143,13 +146,10 @@ class DepthBlur:
         return rays
 
 
-def _csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int], dtype, device) -> Tensor:
+def _csr(rows: Tensor, cols: Tensor, vals: Tensor, shape: tuple[int, int], dtype: torch.dtype) -> Tensor:
     """A CSR matrix from COO triplets already sorted by row (repeated entries add up in products)."""
-    crow = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=shape[0]), out=crow[1:])
+    crow = torch.zeros(shape[0] + 1, dtype=torch.int64, device=rows.device)
+    torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0, out=crow[1:])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Sparse CSR tensor support is in beta.*")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(crow), torch.from_numpy(cols), torch.from_numpy(vals), shape,
-            dtype=dtype, device=device, check_invariants=False,
-        )
+        return torch.sparse_csr_tensor(crow, cols, vals.to(dtype), shape, check_invariants=False)

@@ -14,8 +14,10 @@ Model, per view and detector pixel (u, v), with samples every voxel width h alon
 where ``f(x_d)`` is the image interpolated at the ray's d-th sample (bilinear in-plane, linear in
 z), ``ℓ`` the path length per sample (cm), the exponent the attenuation from the sample to the
 detector (half the sample's own segment included), and ``B_d`` the Gaussian collimator blur for
-the sample's distance to the detector. The image is in counts per voxel, so a parallel projection
-without attenuation conserves counts.
+the sample's distance to the detector; ``ℓ/h`` is further scaled by the detector pixel area over the
+voxel face (``du·dv / (h·dz)``). The image is in counts per voxel, so a parallel projection without
+attenuation conserves counts whatever the pixel size, and a converging collimator gains
+sensitivity as its rays crowd the magnified region.
 """
 
 from __future__ import annotations
@@ -71,9 +73,11 @@ class SPECTProjector:
         self._axial = self._axial_sampler(s_v, g_v)
         # path length per sample (cm) for each ray (u, v); 1 voxel width for parallel holes
         self._path_cm = h_cm * np.sqrt(1.0 + g_u[:, None] ** 2 + g_v[None, :] ** 2)
-        path_weight = self._path_cm / h_cm
-        self._path_weight = None if np.allclose(path_weight, 1.0) else self._tensor(path_weight[None, :, None, :])
-        self._factors: list[Tensor | None] = [self._path_weight] * n_subsets
+        # counts per sample: path length in voxel widths × pixel area over the voxel face it sees
+        pixel_over_face = (acquisition.pixel_mm[0] * acquisition.pixel_mm[1]) / (grid.voxel_mm[0] * grid.voxel_mm[2])
+        ray_weight = self._path_cm / h_cm * pixel_over_face
+        self._ray_weight = None if np.allclose(ray_weight, 1.0) else self._tensor(ray_weight[None, :, None, :])
+        self._factors: list[Tensor | None] = [self._ray_weight] * n_subsets
         self._blur = self._depth_blur()
 
     @property
@@ -99,7 +103,7 @@ class SPECTProjector:
             # Σ_{d' ≥ d} − ½·own = total − cumsum + ½·own
             exponent = mu_rays.cumsum(0).sub_(mu_rays.sum(0, keepdim=True)).sub_(mu_rays, alpha=0.5)
             survival = exponent.exp_()
-            attenuated._factors.append(survival if self._path_weight is None else survival.mul_(self._path_weight))
+            attenuated._factors.append(survival if self._ray_weight is None else survival.mul_(self._ray_weight))
         return attenuated
 
     def forward(self, image: Tensor | np.ndarray, subset: int | None = None) -> Tensor:
@@ -190,7 +194,7 @@ class SPECTProjector:
         """``image`` as a contiguous tensor of this projector's dtype and device; checks the shape."""
         image = torch.as_tensor(image).to(device=self.device, dtype=self.dtype)
         if tuple(image.shape) != tuple(self.grid.shape):
-            raise ValueError(f"{name} has shape {tuple(image.shape)}, expected the grid shape {self.grid.shape} (z, y, x)")
+            raise ValueError(f"{name} has shape {tuple(image.shape)}, expected the grid's {self.grid.shape} (z, y, x)")
         return image.contiguous()
 
 

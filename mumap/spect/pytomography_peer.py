@@ -34,7 +34,7 @@ class PyTomographyPeer:
 
     def __init__(self, grid: ImageGrid, acquisition: Acquisition, *, mu: Tensor | None = None, psf: bool = True):
         pytomography = _pytomography()
-        from pytomography.metadata.SPECT import SPECTObjectMeta, SPECTPSFMeta, SPECTProjMeta
+        from pytomography.metadata.SPECT import SPECTObjectMeta, SPECTProjMeta, SPECTPSFMeta
         from pytomography.projectors.SPECT import SPECTSystemMatrix
         from pytomography.transforms.SPECT import SPECTAttenuationTransform, SPECTPSFTransform
 

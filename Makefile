@@ -1,0 +1,42 @@
+# mumap — two commands on a fresh machine: `make train` and `make test` (both bootstrap .venv).
+#
+#   make setup               .venv + editable install with the CPU torch wheel (torch==2.13.0)
+#   make setup TORCH=cuda    same, with PyPI's default (CUDA) torch build instead
+#   make setup TORCH=none    keep whatever torch is already in .venv (install your own first)
+#   make train               the main job (today: the SPECT physics demo, see README)
+#   make test / bench / lint
+
+PYTHON ?= python3
+TORCH ?= cpu
+CPU_TORCH := torch==2.13.0
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(TORCH)
+
+.PHONY: setup train test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "mumap needs Python >= 3.11; set PYTHON=python3.11")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	if [ "$(TORCH)" = cpu ]; then $(PY) -m pip install --quiet $(CPU_TORCH); \
+	elif [ "$(TORCH)" = cuda ]; then $(PY) -m pip install --quiet torch; fi
+	$(PY) -m pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+train: setup
+	$(PY) -m mumap.spect.demo
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m mumap.spect.bench
+
+lint: setup
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache .ruff_cache
