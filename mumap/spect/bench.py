@@ -128,11 +128,13 @@ def parse_size(text: str) -> ImageGrid:
     return ImageGrid((nz, ny, nx), (h, h, h))
 
 
-def bench_grid(grid: ImageGrid, repeats: int, prac_repeats: int) -> list[tuple[str, Measurement, Measurement, float]]:
+def bench_grid(
+    grid: ImageGrid, repeats: int, prac_repeats: int, depth_subsamples: int = 4
+) -> list[tuple[str, Measurement, Measurement, float]]:
     """(operation, ours, peer, relative difference) for forward, backward and PRAC on ``grid``."""
     activity, mu = (torch.from_numpy(a) for a in thorax_phantom(grid))
     acquisition = Acquisition.parallel_for(grid)
-    ours = SPECTProjector(grid, acquisition, psf=True).with_attenuation(mu)
+    ours = SPECTProjector(grid, acquisition, psf=True, depth_subsamples=depth_subsamples).with_attenuation(mu)
     peer = PyTomographyPeer(grid, acquisition, mu=mu, psf=True)
     projections = ours.forward(activity)
     orbit = inside_orbit(grid, acquisition)
@@ -141,7 +143,8 @@ def bench_grid(grid: ImageGrid, repeats: int, prac_repeats: int) -> list[tuple[s
         ("forward (34 views, att + PSF)", lambda: ours.forward(activity), lambda: peer.forward(activity), None),
         ("backward (34 views, att + PSF)", lambda: ours.adjoint(projections), lambda: peer.adjoint(projections),
          orbit),
-        ("PRAC 10 it × 3 subsets (att + PSF)", lambda: prac(activity, mu, prac_projector(grid)),
+        ("PRAC 10 it × 3 subsets (att + PSF)",
+         lambda: prac(activity, mu, prac_projector(grid, depth_subsamples=depth_subsamples)),
          lambda: pytomography_prac(activity, mu, grid), orbit),
     ):
         n = prac_repeats if name.startswith("PRAC") else repeats
@@ -156,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
                         default=[parse_size("64x64x64"), parse_size("128x128x64")])
     parser.add_argument("--repeats", type=int, default=5, help="calls per forward/backward timing (median)")
     parser.add_argument("--prac-repeats", type=int, default=1, help="calls per PRAC timing (median)")
+    parser.add_argument("--depth-subsamples", type=int, default=4, help="mumap's sub-samples per ray step")
     args = parser.parse_args(argv)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU")
@@ -166,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     for grid in args.sizes:
         nz, ny, nx = grid.shape
         label = f"{nx}×{ny}×{nz} ({grid.voxel_mm[2]:.1f})"
-        for name, ours, peer, diff in bench_grid(grid, args.repeats, args.prac_repeats):
+        for name, ours, peer, diff in bench_grid(grid, args.repeats, args.prac_repeats, args.depth_subsamples):
             speedup = peer.seconds / ours.seconds
             print(f"| {label} | {name} | {ours.seconds:.3f} | {peer.seconds:.3f} | {speedup:.1f}× | "
                   f"{ours.peak_mib:.0f} | {peer.peak_mib:.0f} | {diff:.4f} |", flush=True)

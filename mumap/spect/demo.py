@@ -6,8 +6,9 @@ Steps: thorax activity + μ-map → IQ·SPECT acquisition (multifocal collimator
 28 cm orbit about the heart, 34 views, attenuation, depth-dependent PSF, scatter, Poisson noise)
 → OSEM 10 × 3 of the photopeak without attenuation (nAC) and with the TEW scatter estimate (SC)
 → PRAC of the nAC image with the true μ-map (CTAC) and with a uniform body μ-map (uniform AC).
-Writes NIfTI-free raw results as Interfile (+ the STIR PRAC recipe), a figure ``demo.png`` and prints
-the myocardium inferior/anterior count ratios that show the attenuation artefact and its correction.
+Writes every image and the photopeak projections as Interfile, the STIR recipe for the same PRAC,
+a figure ``demo.png``, and prints the inferior/anterior myocardium count ratio, which attenuation
+lowers and attenuation correction restores.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ def prac_projector(
     *,
     psf: bool = True,
     n_subsets: int = 3,
+    depth_subsamples: int = 4,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
 ) -> SPECTProjector:
@@ -31,7 +32,8 @@ def prac_projector(
     Build it once and pass it to every :func:`prac` call on the same grid.
     """
     return SPECTProjector(
-        grid, Acquisition.parallel_for(grid, template), psf=psf, n_subsets=n_subsets, dtype=dtype, device=device
+        grid, Acquisition.parallel_for(grid, template), psf=psf, n_subsets=n_subsets,
+        depth_subsamples=depth_subsamples, dtype=dtype, device=device,
     )
 
 

@@ -77,7 +77,8 @@ class SPECTProjector:
         pixel_over_face = (acquisition.pixel_mm[0] * acquisition.pixel_mm[1]) / (grid.voxel_mm[0] * grid.voxel_mm[2])
         ray_weight = self._path_cm / h_cm * pixel_over_face
         self._ray_weight = None if np.allclose(ray_weight, 1.0) else self._tensor(ray_weight[None, :, None, :])
-        self._factors: list[Tensor | None] = [self._ray_weight] * n_subsets
+        weight_only = None if self._ray_weight is None else RayFactor(self._ray_weight)
+        self._factors: list[RayFactor | None] = [weight_only] * n_subsets
         self._blur = self._depth_blur()
 
     @property
@@ -100,10 +101,12 @@ class SPECTProjector:
         for sampler in self._samplers:
             mu_rays = self._axial_forward(sampler.forward(mu)).mul_(path)
             # line integral from each sample to the detector (depth index grows towards it):
-            # Σ_{d' ≥ d} − ½·own = total − cumsum + ½·own
+            # exponent −(Σ_{d' ≥ d} − ½·own) = cumsum − total − ½·own
             exponent = mu_rays.cumsum(0).sub_(mu_rays.sum(0, keepdim=True)).sub_(mu_rays, alpha=0.5)
             survival = exponent.exp_()
-            attenuated._factors.append(survival if self._ray_weight is None else survival.mul_(self._ray_weight))
+            if self._ray_weight is not None:
+                survival.mul_(self._ray_weight)
+            attenuated._factors.append(RayFactor(survival))
         return attenuated
 
     def forward(self, image: Tensor | np.ndarray, subset: int | None = None) -> Tensor:
@@ -129,13 +132,13 @@ class SPECTProjector:
     def _forward_subset(self, image: Tensor, k: int) -> Tensor:
         rays = self._axial_forward(self._samplers[k].forward(image))
         if self._factors[k] is not None:
-            rays = RayFactor(self._factors[k]).forward(rays)
+            rays = self._factors[k].forward(rays)
         return self._blur.forward(rays).permute(1, 2, 0).contiguous()
 
     def _adjoint_subset(self, projections: Tensor, k: int) -> Tensor:
         rays = self._blur.adjoint(projections.permute(2, 0, 1).contiguous())
         if self._factors[k] is not None:
-            rays = RayFactor(self._factors[k]).adjoint(rays)
+            rays = self._factors[k].adjoint(rays)
         if self._axial is not None:
             rays = self._axial.adjoint(rays)
         return self._samplers[k].adjoint(rays)
