@@ -1,0 +1,1 @@
+"""Data: phantoms, the synthetic cohort, the on-disk dataset and its loaders."""
