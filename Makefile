@@ -4,6 +4,7 @@
 #   make setup TORCH=cuda    same, with PyPI's default (CUDA) torch build instead
 #   make setup TORCH=none    keep whatever torch is already in .venv (install your own first)
 #   make train               the main job (today: the SPECT physics demo, see README)
+#   make data                the quick synthetic cohort in data/quick (resumes if interrupted)
 #   make test / bench / lint
 
 PYTHON ?= python3
@@ -13,7 +14,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(TORCH)
 
-.PHONY: setup train test bench lint clean
+.PHONY: setup train data test bench lint clean
 
 setup: $(STAMP)
 
@@ -28,6 +29,9 @@ $(STAMP): pyproject.toml
 
 train: setup
 	$(PY) -m mumap.spect.demo
+
+data: setup
+	$(VENV)/bin/mumap synthesize --preset quick --out data/quick --workers 2
 
 test: setup
 	$(PY) -m pytest

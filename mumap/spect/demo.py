@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from mumap.data.phantom import MU_140KEV, Thorax, thorax_phantom
+from mumap.data.phantom import MU_140KEV, Anatomy, Uptake, lv_segment_map, render
 from mumap.spect import interfile
 from mumap.spect.geometry import Acquisition, Collimator, ImageGrid
 from mumap.spect.osem import osem
@@ -38,9 +38,9 @@ from mumap.spect.simulate import simulate_acquisition
 def run(out: Path, total_counts: float, seed: int) -> dict[str, float]:
     console = Console()
     grid = ImageGrid((40, 64, 64), (6.4, 6.4, 6.4))
-    anatomy = Thorax()
-    activity, mu = thorax_phantom(grid, anatomy)
-    heart_mm = (anatomy.heart_offset_mm[2], anatomy.heart_offset_mm[1], anatomy.heart_offset_mm[0])
+    anatomy = Anatomy()
+    activity, mu, _ = render(grid, anatomy, Uptake())
+    heart_mm = anatomy.heart_centre_mm[::-1]  # (z, y, x)
     iq_spect = Acquisition(
         collimator=Collimator(kind="multifocal"), rotation_centre_mm=heart_mm,
         detector_shape=(56, 96), pixel_mm=(4.8, 4.8),
@@ -64,7 +64,8 @@ def run(out: Path, total_counts: float, seed: int) -> dict[str, float]:
 
     images = {"activity": torch.from_numpy(activity), "mu": torch.from_numpy(mu), "nac": nac, "sc": sc,
               "ctac": ctac, "uniform_ac": uniform}
-    ratios = {name: _inferior_anterior_ratio(images[name].numpy(), grid, anatomy) for name in
+    walls = _myocardium_walls(grid, anatomy)
+    ratios = {name: _inferior_anterior_ratio(images[name].numpy(), walls) for name in
               ("activity", "nac", "ctac", "uniform_ac")}
     out.mkdir(parents=True, exist_ok=True)
     for name, image in images.items():
@@ -82,24 +83,21 @@ def run(out: Path, total_counts: float, seed: int) -> dict[str, float]:
     return ratios
 
 
-def _myocardium_walls(grid: ImageGrid, anatomy: Thorax) -> tuple[np.ndarray, np.ndarray]:
-    """Masks of the inferior and anterior LV wall (voxels of the myocardium below/above the LV centre)."""
-    activity, _ = thorax_phantom(grid, anatomy)
-    myocardium = activity >= 0.99
-    z = grid.centres_mm(0)[:, None, None]
-    centre_z = anatomy.heart_offset_mm[2]
-    return myocardium & (z < centre_z - 10), myocardium & (z > centre_z + 10)
+def _myocardium_walls(grid: ImageGrid, anatomy: Anatomy) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the inferior (AHA 4, 10, 15) and anterior (1, 7, 13) LV wall."""
+    segments = lv_segment_map(grid, anatomy)
+    return np.isin(segments, (4, 10, 15)), np.isin(segments, (1, 7, 13))
 
 
-def _inferior_anterior_ratio(image: np.ndarray, grid: ImageGrid, anatomy: Thorax) -> float:
-    inferior, anterior = _myocardium_walls(grid, anatomy)
+def _inferior_anterior_ratio(image: np.ndarray, walls: tuple[np.ndarray, np.ndarray]) -> float:
+    inferior, anterior = walls
     return float(image[inferior].mean() / image[anterior].mean())
 
 
-def _figure(images: dict[str, torch.Tensor], grid: ImageGrid, anatomy: Thorax, path: Path) -> None:
+def _figure(images: dict[str, torch.Tensor], grid: ImageGrid, anatomy: Anatomy, path: Path) -> None:
     """Coronal and transaxial slices through the heart of every image."""
-    iz = int(np.argmin(np.abs(grid.centres_mm(0) - anatomy.heart_offset_mm[2])))
-    iy = int(np.argmin(np.abs(grid.centres_mm(1) - anatomy.heart_offset_mm[1])))
+    iz = int(np.argmin(np.abs(grid.centres_mm(0) - anatomy.heart_centre_mm[2])))
+    iy = int(np.argmin(np.abs(grid.centres_mm(1) - anatomy.heart_centre_mm[1])))
     fig, axes = plt.subplots(2, len(images), figsize=(3 * len(images), 6))
     for col, (name, image) in enumerate(images.items()):
         volume = image.numpy()

@@ -1,0 +1,88 @@
+"""Files of the dataset contract: NIfTI volumes with mm affines, studies.csv, atomic writes.
+
+mumap arrays are ``[z, y, x]`` in DICOM LPS patient axes (x left, y posterior, z head); NIfTI
+stores ``(i, j, k) = (x, y, z)`` with an RAS affine, so saving flips the sign of the x and y axes
+in the affine, not the data. ``origin_mm`` is the LPS position (z, y, x) of voxel ``[0, 0, 0]``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing, unreadable or breaks the contract; the message names the file."""
+
+
+def save_nifti(path: str | Path, image: np.ndarray, voxel_mm: tuple[float, float, float],
+               origin_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Path:
+    """Write ``image [z, y, x]`` with voxel sizes (dz, dy, dx) mm as NIfTI (atomically)."""
+    path = Path(path)
+    image = np.asarray(image)
+    if image.ndim != 3:
+        raise DatasetError(f"{path}: a volume must be 3-D [z, y, x], got shape {image.shape}")
+    dz, dy, dx = voxel_mm
+    z0, y0, x0 = origin_mm
+    affine = np.array([[-dx, 0, 0, -x0], [0, -dy, 0, -y0], [0, 0, dz, z0], [0, 0, 0, 1]], dtype=np.float64)
+    nifti = nib.Nifti1Image(np.ascontiguousarray(image.transpose(2, 1, 0)), affine)
+    nifti.header.set_xyzt_units("mm")
+    tmp = path.with_name(".tmp-" + path.name)
+    nib.save(nifti, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_nifti(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float], tuple[float, float, float]]:
+    """``(image [z, y, x], voxel_mm (dz, dy, dx), origin_mm (z, y, x))`` of a NIfTI volume."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found")
+    try:
+        nifti = nib.load(path)
+        if not _axis_aligned(nifti.affine):
+            nifti = nib.as_closest_canonical(nifti)  # permuted axes → RAS+ (oblique stays oblique)
+        data = np.asarray(nifti.dataobj)
+    except Exception as err:  # nibabel raises many types for corrupt files
+        raise DatasetError(f"{path}: not a readable NIfTI file ({err})") from err
+    if data.ndim != 3:
+        raise DatasetError(f"{path}: expected a 3-D volume, got shape {data.shape}")
+    affine = nifti.affine
+    if not _axis_aligned(affine):
+        raise DatasetError(f"{path}: the affine is oblique; resample to an axis-aligned grid first")
+    if not np.all(np.isfinite(data)):
+        raise DatasetError(f"{path}: contains non-finite values (NaN or inf)")
+    diagonal = np.diag(affine)[:3]
+    flip = np.sign(diagonal) != np.array([-1, -1, 1])  # mumap's NIfTI axes: −x, −y, +z in RAS
+    data = np.flip(data, tuple(np.flatnonzero(flip)))
+    corner = affine @ np.append(np.where(flip, np.array(data.shape) - 1, 0), 1.0)  # RAS of the new [0, 0, 0]
+    spacing = np.abs(diagonal)
+    return (np.ascontiguousarray(data.transpose(2, 1, 0)), (float(spacing[2]), float(spacing[1]), float(spacing[0])),
+            (float(corner[2]), float(-corner[1]), float(-corner[0])))
+
+
+def _axis_aligned(affine: np.ndarray) -> bool:
+    rotation = affine[:3, :3]
+    return bool(np.allclose(rotation, np.diag(np.diag(rotation)), atol=1e-4 * np.abs(rotation).max()))
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    tmp = path.with_name(".tmp-" + path.name)
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def write_csv_atomic(path: str | Path, rows: list[dict]) -> Path:
+    """Rows (dicts with the same keys) as CSV, written atomically."""
+    buffer = _io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text_atomic(path, buffer.getvalue())

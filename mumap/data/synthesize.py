@@ -1,0 +1,230 @@
+"""The synthetic IQ·SPECT cohort: phantoms → acquisitions → OSEM nAC / SC / CTAC → the dataset contract.
+
+One study: render the patient's phantom, acquire it with the IQ·SPECT model (multifocal
+collimator, 28 cm cardio-centric orbit about the heart, attenuation, PSF, scatter, Poisson noise at
+clinical counts), reconstruct with OSEM 10 × 3 without attenuation (nAC), with the TEW scatter
+estimate (SC) and with the true μ-map and scatter (CTAC), crop everything to a random "CT axial
+extent" around the heart (23–82 slices of 4.8 mm in the paper: 110–394 mm) and write the study
+folder. Every study has its own random stream derived from (seed, study index), and runs on one
+thread, so a cohort is bit-identical whatever the number of workers, and a killed run resumes
+where it stopped: a study folder appears under its final name only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+import mumap
+from mumap.data import io
+from mumap.data.phantom import MU_140KEV, Patient, render, sample_anatomy, sample_patients, sample_uptake
+from mumap.spect.geometry import Acquisition, Collimator, ImageGrid
+from mumap.spect.osem import osem
+from mumap.spect.projector import SPECTProjector
+from mumap.spect.scatter import LOWER_WINDOW_KEV, PHOTOPEAK_KEV, ScatterModel, tew_scatter_estimate
+from mumap.spect.simulate import simulate_acquisition
+
+IMAGE_FILES = ("nac", "sc", "ctac", "mumap", "bed")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Cohort size and geometry. ``grid`` is the simulation and reconstruction grid."""
+
+    name: str
+    n_patients: int
+    n_studies: int
+    grid: ImageGrid
+    detector_shape: tuple[int, int]
+    pixel_mm: tuple[float, float] = (4.8, 4.8)
+    counts: tuple[float, float] = (3e6, 6e6)  # photopeak counts per study, uniform range
+    crop_mm: tuple[float, float] = (110.0, 394.0)  # CT axial extent (23–82 slices of 4.8 mm)
+    defect_probability: float = 0.4
+    iterations: int = 10
+    subsets: int = 3
+
+
+PRESETS = {
+    "tiny": Preset("tiny", 4, 6, ImageGrid((24, 48, 48), (9.6, 9.6, 9.6)), (40, 56), pixel_mm=(9.6, 9.6),
+                   iterations=4),
+    "quick": Preset("quick", 34, 48, ImageGrid((40, 80, 80), (6.4, 6.4, 6.4)), (60, 84), pixel_mm=(6.4, 6.4)),
+    "paper": Preset("paper", 103, 150, ImageGrid((84, 128, 128), (4.8, 4.8, 4.8)), (128, 128)),
+}
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """What one study is: its id, patient, protocol and split."""
+
+    index: int
+    study_id: str
+    patient: Patient
+    protocol: str
+    split: str
+
+
+def plan_cohort(preset: Preset, seed: int) -> list[StudyPlan]:
+    """Patients, their studies (some patients have stress and rest) and the patient-level 70:15:15 split."""
+    if preset.n_studies < preset.n_patients or preset.n_studies > 2 * preset.n_patients:
+        raise ValueError(f"preset {preset.name}: n_studies must be between n_patients and twice that")
+    rng = np.random.default_rng([seed, 0])
+    patients = sample_patients(preset.n_patients, rng)
+    order = rng.permutation(preset.n_patients)
+    n_train, n_val = round(0.70 * preset.n_patients), round(0.15 * preset.n_patients)
+    split = {patients[i].patient_id: ("train" if r < n_train else "val" if r < n_train + n_val else "test")
+             for r, i in enumerate(order)}
+    two_studies = set(rng.choice(preset.n_patients, preset.n_studies - preset.n_patients, replace=False).tolist())
+    plans = []
+    for p, patient in enumerate(patients):
+        protocols = ["stress", "rest"] if p in two_studies else [str(rng.choice(["stress", "rest"]))]
+        for protocol in protocols:
+            index = len(plans)
+            plans.append(StudyPlan(index, f"S{index:04d}", patient, protocol, split[patient.patient_id]))
+    return plans
+
+
+def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path, montage: bool = False) -> dict:
+    """Simulate, reconstruct and write one study into ``study_dir`` (atomically); returns its csv row."""
+    torch.set_num_threads(1)
+    patient_rng = np.random.default_rng([seed, 1, int(plan.patient.patient_id[1:])])
+    study_rng = np.random.default_rng([seed, 2, plan.index])
+    anatomy = sample_anatomy(plan.patient, patient_rng)
+    uptake = sample_uptake(plan.protocol, study_rng, preset.defect_probability)
+    grid = preset.grid
+    activity, mu, truth = render(grid, anatomy, uptake)
+
+    acquisition = Acquisition(
+        collimator=Collimator(kind="multifocal"), rotation_centre_mm=anatomy.heart_centre_mm[::-1],
+        detector_shape=preset.detector_shape, pixel_mm=preset.pixel_mm,
+    )
+    scanner = SPECTProjector(grid, acquisition, n_subsets=preset.subsets)
+    attenuating = scanner.with_attenuation(mu)
+    counts = float(study_rng.uniform(*preset.counts))
+    data = simulate_acquisition(attenuating, torch.from_numpy(activity), total_counts=counts, scatter=ScatterModel(),
+                                generator=torch.Generator().manual_seed(int(study_rng.integers(2**62))))
+    scatter = tew_scatter_estimate(data.lower_window, acquisition.pixel_mm)
+    recon = {
+        "nac": osem(scanner, data.photopeak, n_iterations=preset.iterations),
+        "sc": osem(scanner, data.photopeak, additive=scatter, n_iterations=preset.iterations),
+        "ctac": osem(attenuating, data.photopeak, additive=scatter, n_iterations=preset.iterations),
+    }
+
+    first, last = _ct_extent(grid, anatomy.heart_centre_mm[2], preset.crop_mm, study_rng)
+    images = {name: image.numpy()[first:last] for name, image in recon.items()}
+    images["mumap"] = mu[first:last]
+    images["bed"] = np.isclose(mu, MU_140KEV["bed"])[first:last].astype(np.uint8)
+    origin_mm = (float(grid.centres_mm(0)[first]), float(grid.centres_mm(1)[0]), float(grid.centres_mm(2)[0]))
+
+    tmp = study_dir.with_name(study_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, image in images.items():
+        io.save_nifti(tmp / f"{name}.nii.gz", image, grid.voxel_mm, origin_mm)
+    np.savez_compressed(tmp / "projections.npz", photopeak=data.photopeak.numpy().astype(np.int32),
+                        lower_window=data.lower_window.numpy().astype(np.int32),
+                        angles_deg=acquisition.angles_deg)
+    meta = {"study_id": plan.study_id, "patient": asdict(plan.patient), "protocol": plan.protocol,
+            "counts": counts, "anatomy": asdict(anatomy), "uptake": asdict(uptake), "lv": truth.to_dict(),
+            "slices": [first, last], "acquisition": _acquisition_dict(acquisition)}
+    (tmp / "truth.json").write_text(json.dumps(meta, indent=1))
+    if montage:
+        from mumap.data.montage import study_montage
+
+        study_montage(tmp, tmp / "montage.png", data.photopeak.numpy())
+    os.replace(tmp, study_dir)
+    return study_row(plan, study_dir.name)
+
+
+def study_row(plan: StudyPlan, folder: str) -> dict:
+    """The ``studies.csv`` row of a study written to ``<root>/<folder>``."""
+    p = plan.patient
+    row = {"id": plan.study_id, "patient_id": p.patient_id, "protocol": plan.protocol, "sex": p.sex, "age": p.age,
+           "height_cm": p.height_cm, "weight_kg": p.weight_kg, "split": plan.split}
+    row.update({name: f"{folder}/{name}.nii.gz" for name in IMAGE_FILES})
+    row.update({"projections": f"{folder}/projections.npz", "truth": f"{folder}/truth.json"})
+    return row
+
+
+def synthesize(
+    preset_name: str, out: str | Path, *, seed: int = 0, workers: int = 1, montage: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Build (or finish building) a cohort in ``out``; returns the path of its ``studies.csv``."""
+    if preset_name not in PRESETS:
+        raise ValueError(f"unknown preset {preset_name!r}: choose one of {', '.join(PRESETS)}")
+    preset, out = PRESETS[preset_name], Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    description = _dataset_description(preset, seed)
+    manifest = out / "dataset.json"
+    if manifest.exists():
+        existing = json.loads(manifest.read_text())
+        if (existing.get("preset"), existing.get("seed")) != (preset.name, seed):
+            raise ValueError(f"{manifest}: {out} holds preset {existing.get('preset')!r} with seed "
+                             f"{existing.get('seed')}, not {preset.name!r} with seed {seed}: choose another --out")
+    io.write_text_atomic(manifest, json.dumps(description, indent=1))
+    for stale in out.glob("*.tmp"):  # half-written studies of a killed run
+        shutil.rmtree(stale)
+    plans = plan_cohort(preset, seed)
+    todo = [plan for plan in plans if not (out / plan.study_id).is_dir()]
+    with Progress(TextColumn(f"synthesizing {preset.name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), disable=not progress) as bar:
+        task = bar.add_task("studies", total=len(plans), completed=len(plans) - len(todo))
+        if workers <= 1:
+            for plan in todo:
+                synthesize_study(preset, plan, seed, out / plan.study_id, montage)
+                bar.advance(task)
+        else:
+            threads = torch.get_num_threads()
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(synthesize_study, preset, plan, seed, out / plan.study_id, montage)
+                           for plan in todo]
+                for future in as_completed(futures):
+                    future.result()
+                    bar.advance(task)
+            torch.set_num_threads(threads)
+    rows = [study_row(plan, plan.study_id) for plan in plans]
+    return io.write_csv_atomic(out / "studies.csv", rows)
+
+
+def _ct_extent(grid: ImageGrid, heart_z_mm: float, crop_mm: tuple[float, float], rng: np.random.Generator):
+    """Slice range [first, last) of a random CT axial extent that contains the heart."""
+    nz, dz = grid.shape[0], grid.voxel_mm[0]
+    n = int(np.clip(round(rng.uniform(*crop_mm) / dz), 1, nz))
+    heart = int(np.argmin(np.abs(grid.centres_mm(0) - heart_z_mm)))
+    lo, hi = max(0, heart - n + 1 + n // 4), min(nz - n, heart - n // 4)
+    first = int(rng.integers(min(lo, hi), max(lo, hi) + 1))
+    return first, first + n
+
+
+def _acquisition_dict(acquisition: Acquisition) -> dict:
+    return {**asdict(acquisition), "angles_deg": acquisition.angles_deg.tolist()}
+
+
+def _dataset_description(preset: Preset, seed: int) -> dict:
+    template = Acquisition(collimator=Collimator(kind="multifocal"), detector_shape=preset.detector_shape,
+                           pixel_mm=preset.pixel_mm)
+    return {
+        "generator": f"mumap {mumap.__version__} synthetic IQ·SPECT cohort",
+        "preset": preset.name,
+        "seed": seed,
+        "n_patients": preset.n_patients,
+        "n_studies": preset.n_studies,
+        "voxel_mm": list(preset.grid.voxel_mm),
+        "simulation_grid": list(preset.grid.shape),
+        "axis_order": "NIfTI (x, y, z) on disk, RAS affine in mm; mumap arrays are [z, y, x]",
+        "energy_keV": 140.5,
+        "windows_keV": {"photopeak": list(PHOTOPEAK_KEV), "lower_scatter": list(LOWER_WINDOW_KEV)},
+        "acquisition": {k: v for k, v in _acquisition_dict(template).items() if k != "rotation_centre_mm"},
+        "rotation_centre": "the LV centre of each study (cardio-centric orbit)",
+        "reconstruction": {"algorithm": "OSEM", "iterations": preset.iterations, "subsets": preset.subsets},
+        "units": {"nac": "counts", "sc": "counts", "ctac": "counts", "mumap": "cm^-1", "bed": "mask"},
+        "crop_mm": list(preset.crop_mm),
+    }
