@@ -125,9 +125,13 @@ def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
         ptosis = rng.uniform(0.0, 1.0) * (0.5 + patient.age / 150.0) * radius
         breasts = Breasts(radius, projection, width * rng.uniform(0.38, 0.5), float(-ptosis + rng.uniform(-15, 15)))
     lung_scale = patient.height_cm / 175.0
-    # the heart rests on the left dome (LV centre at z = 0, inferior wall ≈ 20–45 mm below it); in men
-    # the dome sits higher under the inferior wall, the source of inferior-wall attenuation artefacts
-    left_dome = -rng.uniform(5.0, 35.0) if patient.sex == "M" else -rng.uniform(25.0, 55.0)
+    lv_long, lv_short, elevation = rng.uniform(40.0, 50.0), rng.uniform(25.0, 31.0), rng.uniform(20.0, 40.0)
+    # the heart rests on the left dome: its lowest point (LV centre at z = 0) is ≈ 25–40 mm down; in men
+    # the dome reaches up beside the inferior wall (abdomen instead of lung around it), the source of
+    # inferior-wall attenuation artefacts; the right dome is 1–2 cm above the left
+    sin_el = np.sin(np.deg2rad(elevation))
+    heart_bottom = -np.sqrt((lv_long * sin_el) ** 2 + lv_short**2 * (1 - sin_el**2))
+    left_dome = heart_bottom + (rng.uniform(5.0, 25.0) if patient.sex == "M" else -rng.uniform(0.0, 25.0))
     right_dome = left_dome + rng.uniform(10.0, 20.0)
     return Anatomy(
         body_semi_axes_mm=(round(width, 1), round(depth, 1)),
@@ -137,10 +141,10 @@ def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
         lung_semi_axes_mm=(0.34 * width, 0.65 * depth, 120.0 * lung_scale * rng.uniform(0.9, 1.1)),
         diaphragm_z_mm=(right_dome, left_dome),
         heart_centre_mm=(rng.uniform(20.0, 40.0), -rng.uniform(20.0, 40.0) * depth / 115.0, 0.0),
-        lv_semi_axes_mm=(rng.uniform(40.0, 50.0), rng.uniform(25.0, 31.0)),
+        lv_semi_axes_mm=(lv_long, lv_short),
         lv_wall_mm=rng.uniform(8.0, 12.0),
         lv_azimuth_deg=rng.uniform(30.0, 60.0),
-        lv_elevation_deg=rng.uniform(20.0, 40.0),
+        lv_elevation_deg=elevation,
         spine_radius_mm=rng.uniform(15.0, 20.0),
         rib_spacing_mm=rng.uniform(25.0, 30.0),
         rib_phase_mm=rng.uniform(0.0, 25.0),
