@@ -30,6 +30,7 @@ def study_montage(study_dir: Path, path: Path, projections: np.ndarray | None = 
         for row, (plane, cut) in enumerate(planes.items()):
             ax = axes[row, col]
             shown = ax.imshow(cut(volume), cmap="gray" if name == "mumap" else "inferno",
+                              vmin=0, vmax=float(np.percentile(volume, 99.9)) or None,
                               aspect=voxel_mm[0] / voxel_mm[1] if plane != "transaxial" else 1.0)
             ax.set_title(f"{name} {plane}", fontsize=8)
             ax.axis("off")

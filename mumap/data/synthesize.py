@@ -194,12 +194,17 @@ def synthesize(
     return io.write_csv_atomic(out / "studies.csv", rows)
 
 
-def _ct_extent(grid: ImageGrid, heart_z_mm: float, crop_mm: tuple[float, float], rng: np.random.Generator):
-    """Slice range [first, last) of a random CT axial extent that contains the heart."""
+def _ct_extent(grid: ImageGrid, heart_z_mm: float, crop_mm: tuple[float, float], rng: np.random.Generator,
+               margin: int = 2) -> tuple[int, int]:
+    """Slice range [first, last) of a random CT axial extent that contains the heart.
+
+    The ``margin`` outermost slices of the simulation grid are never kept: OSEM edge slices see
+    fewer rays and come out noisy and hot, which a real, longer patient would not show.
+    """
     nz, dz = grid.shape[0], grid.voxel_mm[0]
-    n = int(np.clip(round(rng.uniform(*crop_mm) / dz), 1, nz))
+    n = int(np.clip(round(rng.uniform(*crop_mm) / dz), 1, nz - 2 * margin))
     heart = int(np.argmin(np.abs(grid.centres_mm(0) - heart_z_mm)))
-    lo, hi = max(0, heart - n + 1 + n // 4), min(nz - n, heart - n // 4)
+    lo, hi = max(margin, heart - n + 1 + n // 4), min(nz - margin - n, heart - n // 4)
     first = int(rng.integers(min(lo, hi), max(lo, hi) + 1))
     return first, first + n
 

@@ -1,0 +1,188 @@
+"""Importing real data: DICOM NM/CT series and NIfTI CSVs into the contract; bad input writes nothing."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from mumap.cli import main as cli
+from mumap.data import io
+from mumap.data.dicom import import_dicom
+from mumap.data.importer import MU_WATER, hu_to_mu, import_nifti_csv
+from mumap.data.io import DatasetError
+
+NM_STORAGE, CT_STORAGE = "1.2.840.10008.5.1.4.1.1.20", "1.2.840.10008.5.1.4.1.1.2"
+SPECT_VOXEL, SPECT_ORIGIN = (4.8, 4.8, 4.8), (-48.0, -76.8, -76.8)  # (z, y, x) mm
+
+
+def _dataset(path: Path, modality: str, sop_class: str, uids: dict, description: str) -> FileDataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.SeriesDescription = modality, description
+    ds.PatientID, ds.PatientSex, ds.PatientAge, ds.PatientSize, ds.PatientWeight = uids["patient"], "M", "064Y", 1.78, 85
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = uids["study"], generate_uid()
+    ds.FrameOfReferenceUID = uids["frame"]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    return ds
+
+
+def write_nm(path: Path, volume: np.ndarray, description: str, uids: dict, slope: float = 1e-3,
+             voxel=SPECT_VOXEL, origin=SPECT_ORIGIN) -> Path:
+    """A multi-frame NM reconstruction, frames along +z, stored as uint16 × RescaleSlope."""
+    ds = _dataset(path, "NM", NM_STORAGE, uids, description)
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
+    ds.NumberOfFrames, ds.Rows, ds.Columns = volume.shape
+    ds.PixelSpacing, ds.SpacingBetweenSlices, ds.SliceThickness = [voxel[1], voxel[2]], voxel[0], voxel[0]
+    ds.ImagePositionPatient = [origin[2], origin[1], origin[0]]
+    ds.RescaleSlope, ds.RescaleIntercept = slope, 0
+    ds.PixelData = np.round(volume / slope).astype(np.uint16).tobytes()
+    ds.save_as(path)
+    return path
+
+
+def write_ct(folder: Path, hu: np.ndarray, uids: dict, voxel=(3.0, 2.4, 2.4), origin=(-30.0, -76.8, -76.8)) -> Path:
+    """An axial CT, one file per slice, stored as HU + 1024 with RescaleIntercept −1024."""
+    folder.mkdir(parents=True, exist_ok=True)
+    series = generate_uid()
+    for k, plane in enumerate(hu):
+        ds = _dataset(folder / f"ct{k:03d}.dcm", "CT", CT_STORAGE, uids, "CT lowdose")
+        ds.SeriesInstanceUID = series
+        ds.Rows, ds.Columns = plane.shape
+        ds.PixelSpacing, ds.SliceThickness = [voxel[1], voxel[2]], voxel[0]
+        ds.ImagePositionPatient = [origin[2], origin[1], origin[0] + k * voxel[0]]
+        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+        ds.PixelData = np.round(plane + 1024).astype(np.uint16).tobytes()
+        ds.save_as(folder / f"ct{k:03d}.dcm")
+    return folder
+
+
+def _cylinder(shape, voxel, origin, radius_mm=60.0) -> np.ndarray:
+    z, y, x = np.meshgrid(*(o + np.arange(n) * h for n, h, o in zip(shape, voxel, origin, strict=True)),
+                          indexing="ij")
+    return np.hypot(x, y) < radius_mm
+
+
+def _uids(patient: str) -> dict:
+    return {"patient": patient, "study": generate_uid(), "frame": generate_uid()}
+
+
+@pytest.fixture
+def dicom_folder(tmp_path) -> Path:
+    """Patient A: nAC + SC (stress) and a CT μ-map on a finer, shorter grid; patient B: nAC, vendor AC, NM μ-map."""
+    root = tmp_path / "dicom"
+    root.mkdir()
+    body = _cylinder((20, 32, 32), SPECT_VOXEL, SPECT_ORIGIN).astype(float)
+    a = _uids("PA")
+    write_nm(root / "a_nac.dcm", 5.0 * body, "MPI stress IRNC", a)
+    write_nm(root / "a_sc.dcm", 4.0 * body, "MPI stress IRNC SC", a)
+    hu = np.where(_cylinder((16, 64, 64), (3.0, 2.4, 2.4), (-30.0, -76.8, -76.8)), 0.0, -1000.0)
+    write_ct(root / "a_ct", hu, a)
+    b = _uids("PB")
+    write_nm(root / "b_nac.dcm", 3.0 * body, "rest NAC", b)
+    write_nm(root / "b_ac.dcm", 9.0 * body, "rest IRAC", b)
+    write_nm(root / "b_mu.dcm", MU_WATER * body, "mumap", b, slope=1e-4)
+    (root / "notes.txt").write_text("not DICOM")
+    return root
+
+
+def test_hu_to_mu_is_the_documented_bilinear_model():
+    np.testing.assert_allclose(hu_to_mu(np.array([-1000.0, 0.0, 1900.0])), [0.0, MU_WATER, 0.291], atol=1e-3)
+
+
+def test_dicom_import_writes_the_contract(dicom_folder, tmp_path):
+    studies = import_dicom(dicom_folder, tmp_path / "out")
+    with open(studies) as f:
+        rows = {row["patient_id"]: row for row in csv.DictReader(f)}
+    assert set(rows) == {"PA", "PB"}
+    a, b = rows["PA"], rows["PB"]
+    assert (a["sex"], a["age"], a["height_cm"], a["weight_kg"], a["protocol"]) == ("M", "64", "178.0", "85.0", "stress")
+    assert a["sc"] and not a["ctac"] and b["ctac"] and not b["sc"]
+    root = studies.parent
+    nac, voxel, origin = io.load_nifti(root / a["nac"])
+    mu, mu_voxel, mu_origin = io.load_nifti(root / a["mumap"])
+    # cropped to the CT's axial extent (−30 … +15 mm), μ resampled onto the SPECT grid
+    assert nac.shape == mu.shape == (10, 32, 32)
+    assert mu_voxel == pytest.approx(SPECT_VOXEL) and voxel == pytest.approx(SPECT_VOXEL)
+    assert origin[0] == pytest.approx(-28.8) and mu_origin == pytest.approx(origin)
+    assert mu[5, 16, 16] == pytest.approx(MU_WATER, rel=1e-3) and mu[5, 0, 0] == 0.0
+    assert nac[5, 16, 16] == pytest.approx(5.0, rel=1e-3)
+    mu_b, _, _ = io.load_nifti(root / b["mumap"])
+    assert mu_b.shape == (20, 32, 32) and mu_b.max() == pytest.approx(MU_WATER, rel=1e-3)
+
+
+def test_cli_import_reports_errors(dicom_folder, tmp_path, capsys):
+    assert cli(["import", str(dicom_folder), "--out", str(tmp_path / "ok")]) == 0
+    assert cli(["import", str(dicom_folder), "--out", str(tmp_path / "ok")]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def _broken(root: Path, problem: str) -> None:
+    body = _cylinder((20, 32, 32), SPECT_VOXEL, SPECT_ORIGIN).astype(float)
+    uids = _uids("PX")
+    if problem != "missing nac":
+        write_nm(root / "nac.dcm", (0 if problem == "empty" else 5.0) * body, "stress NAC", uids)
+    if problem == "hu where cm-1":
+        write_nm(root / "mu.dcm", 1000.0 * body, "MUMAP", uids, slope=1.0)
+    elif problem == "frame of reference":
+        write_nm(root / "mu.dcm", MU_WATER * body, "MUMAP", {**uids, "frame": generate_uid()}, slope=1e-4)
+    elif problem == "cm-1 where hu":
+        ds_folder = write_ct(root / "ct", np.zeros((16, 64, 64)), uids)
+        for path in ds_folder.iterdir():  # RescaleIntercept 0 and tiny values: this "CT" holds cm⁻¹
+            import pydicom
+
+            ds = pydicom.dcmread(path)
+            ds.RescaleIntercept, ds.RescaleSlope = 0, 1e-4
+            ds.PixelData = np.full((64, 64), 1500, dtype=np.uint16).tobytes()
+            ds.save_as(path)
+    else:
+        write_nm(root / "mu.dcm", MU_WATER * body, "MUMAP", uids, slope=1e-4)
+
+
+@pytest.mark.parametrize(("problem", "message"), [
+    ("missing nac", "no nAC reconstruction series"),
+    ("hu where cm-1", r"mu\.dcm: μ-map expected in cm⁻¹ .* looks like HU"),
+    ("cm-1 where hu", r"ct: μ-map expected in HU .* looks like cm⁻¹"),
+    ("frame of reference", r"mu\.dcm: FrameOfReferenceUID .* differs"),
+    ("empty", r"nac\.dcm: nac is empty"),
+])
+def test_bad_dicom_gets_one_clear_error_and_writes_nothing(tmp_path, problem, message):
+    root = tmp_path / "in"
+    root.mkdir()
+    _broken(root, problem)
+    with pytest.raises(DatasetError, match=message):
+        import_dicom(root, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.tmp").exists()
+
+
+def test_nifti_csv_import_with_hu_and_non_finite_values(tmp_path):
+    body = _cylinder((20, 32, 32), SPECT_VOXEL, SPECT_ORIGIN)
+    io.save_nifti(tmp_path / "nac.nii.gz", 5.0 * body, SPECT_VOXEL, SPECT_ORIGIN)
+    io.save_nifti(tmp_path / "ct.nii.gz", np.where(body, 0.0, -1000.0), SPECT_VOXEL, SPECT_ORIGIN)
+    listing = tmp_path / "studies.csv"
+    listing.write_text("id,patient_id,sex,nac,mumap,mumap_units\nS1,P1,F,nac.nii.gz,ct.nii.gz,HU\n")
+    studies = import_nifti_csv(listing, tmp_path / "out")
+    mu, _, _ = io.load_nifti(studies.parent / "S1" / "mumap.nii.gz")
+    assert mu.max() == pytest.approx(MU_WATER, rel=1e-3) and mu.min() == 0.0
+    with open(studies) as f:
+        assert next(csv.DictReader(f))["sex"] == "F"
+
+    bad = 5.0 * body
+    bad[3, 3, 3] = np.nan
+    io.save_nifti(tmp_path / "nan.nii.gz", bad, SPECT_VOXEL, SPECT_ORIGIN)
+    listing.write_text("id,patient_id,nac,mumap,mumap_units\nS1,P1,nan.nii.gz,ct.nii.gz,HU\n")
+    with pytest.raises(DatasetError, match=r"nan\.nii\.gz: contains non-finite values"):
+        import_nifti_csv(listing, tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
+    listing.write_text("id,nac\nS1,nac.nii.gz\n")
+    with pytest.raises(DatasetError, match=r"studies\.csv: missing column\(s\) mumap, patient_id"):
+        import_nifti_csv(listing, tmp_path / "out3")
