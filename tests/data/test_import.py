@@ -27,7 +27,8 @@ def _dataset(path: Path, modality: str, sop_class: str, uids: dict, description:
     ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
     ds.Modality, ds.SeriesDescription = modality, description
-    ds.PatientID, ds.PatientSex, ds.PatientAge, ds.PatientSize, ds.PatientWeight = uids["patient"], "M", "064Y", 1.78, 85
+    ds.PatientID, ds.PatientSex, ds.PatientAge = uids["patient"], "M", "064Y"
+    ds.PatientSize, ds.PatientWeight = 1.78, 85
     ds.StudyInstanceUID, ds.SeriesInstanceUID = uids["study"], generate_uid()
     ds.FrameOfReferenceUID = uids["frame"]
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
@@ -67,7 +68,7 @@ def write_ct(folder: Path, hu: np.ndarray, uids: dict, voxel=(3.0, 2.4, 2.4), or
 
 
 def _cylinder(shape, voxel, origin, radius_mm=60.0) -> np.ndarray:
-    z, y, x = np.meshgrid(*(o + np.arange(n) * h for n, h, o in zip(shape, voxel, origin, strict=True)),
+    _, y, x = np.meshgrid(*(o + np.arange(n) * h for n, h, o in zip(shape, voxel, origin, strict=True)),
                           indexing="ij")
     return np.hypot(x, y) < radius_mm
 
