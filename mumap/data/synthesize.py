@@ -174,21 +174,23 @@ def synthesize(
         shutil.rmtree(stale)
     plans = plan_cohort(preset, seed)
     todo = [plan for plan in plans if not (out / plan.study_id).is_dir()]
+    threads = torch.get_num_threads()  # each study runs on one thread (bit-identical results)
     with Progress(TextColumn(f"synthesizing {preset.name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), disable=not progress) as bar:
         task = bar.add_task("studies", total=len(plans), completed=len(plans) - len(todo))
-        if workers <= 1:
-            for plan in todo:
-                synthesize_study(preset, plan, seed, out / plan.study_id, montage)
-                bar.advance(task)
-        else:
-            threads = torch.get_num_threads()
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(synthesize_study, preset, plan, seed, out / plan.study_id, montage)
-                           for plan in todo]
-                for future in as_completed(futures):
-                    future.result()
+        try:
+            if workers <= 1:
+                for plan in todo:
+                    synthesize_study(preset, plan, seed, out / plan.study_id, montage)
                     bar.advance(task)
+            else:
+                with ProcessPoolExecutor(max_workers=workers) as pool:
+                    futures = [pool.submit(synthesize_study, preset, plan, seed, out / plan.study_id, montage)
+                               for plan in todo]
+                    for future in as_completed(futures):
+                        future.result()
+                        bar.advance(task)
+        finally:
             torch.set_num_threads(threads)
     rows = [study_row(plan, plan.study_id) for plan in plans]
     return io.write_csv_atomic(out / "studies.csv", rows)
