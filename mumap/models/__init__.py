@@ -1,0 +1,1 @@
+"""Networks: the 3D U-Net generator and the conditional discriminators."""

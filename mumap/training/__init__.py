@@ -1,0 +1,1 @@
+"""Training: losses, LightningModules, callbacks."""
