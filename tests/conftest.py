@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mumap.spect.geometry import ImageGrid
@@ -11,3 +13,13 @@ from mumap.spect.geometry import ImageGrid
 def small_grid() -> ImageGrid:
     """Non-cubic, non-square 48 × 40 × 24 (x × y × z) grid of 9.6 mm voxels."""
     return ImageGrid((24, 40, 48), (9.6, 9.6, 9.6))
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort(tmp_path_factory) -> Path:
+    """The tiny synthetic cohort (seed 3), built once per test session."""
+    from mumap.data.synthesize import synthesize
+
+    root = tmp_path_factory.mktemp("tiny")
+    synthesize("tiny", root, seed=3, workers=1, progress=False)
+    return root

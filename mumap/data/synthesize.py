@@ -53,7 +53,7 @@ class Preset:
 
 
 PRESETS = {
-    "tiny": Preset("tiny", 4, 6, ImageGrid((24, 48, 48), (9.6, 9.6, 9.6)), (40, 56), pixel_mm=(9.6, 9.6),
+    "tiny": Preset("tiny", 6, 8, ImageGrid((24, 48, 48), (9.6, 9.6, 9.6)), (40, 56), pixel_mm=(9.6, 9.6),
                    iterations=4),
     "quick": Preset("quick", 34, 48, ImageGrid((40, 80, 80), (6.4, 6.4, 6.4)), (60, 84), pixel_mm=(6.4, 6.4)),
     "paper": Preset("paper", 103, 150, ImageGrid((84, 128, 128), (4.8, 4.8, 4.8)), (128, 128)),

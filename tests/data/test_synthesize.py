@@ -19,11 +19,9 @@ from mumap.data.synthesize import PRESETS, plan_cohort, synthesize
 TINY = PRESETS["tiny"]
 
 
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tiny")
-    synthesize("tiny", root, seed=3, workers=1, progress=False)
-    return root
+@pytest.fixture
+def cohort(tiny_cohort) -> Path:
+    return tiny_cohort
 
 
 def _rows(root: Path) -> list[dict]:

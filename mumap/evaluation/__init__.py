@@ -1,0 +1,1 @@
+"""Evaluation: metrics, polar maps, figures and reports."""

@@ -1,0 +1,81 @@
+"""Build everything a composed Hydra config asks for and train (``train.py`` is a thin wrapper)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from mumap.data.datamodule import MuMapDataModule
+from mumap.models.discriminators import ClassifierDiscriminator, PatchGANDiscriminator
+from mumap.models.generator import UNet3D
+from mumap.training.modules import CGANModule, DistanceModule
+
+
+def build_datamodule(cfg: DictConfig) -> MuMapDataModule:
+    """The datamodule of ``cfg.data``; the synthetic cohort is built first if it is missing."""
+    d = cfg.data
+    if not (Path(d.root) / "studies.csv").is_file() and d.get("preset"):
+        from mumap.data.synthesize import synthesize
+
+        synthesize(d.preset, d.root, seed=cfg.seed, workers=os.cpu_count() or 1)
+    return MuMapDataModule(d.root, d.input, list(d.extra_inputs), list(d.patch_size), d.patches_per_image,
+                           d.batch_size, cfg.normalization.kind, d.num_workers, cfg.seed, d.max_studies)
+
+
+def build_module(cfg: DictConfig, in_channels: int) -> DistanceModule:
+    generator = UNet3D(in_channels, 1, list(cfg.model.features), cfg.model.bottleneck_dropout)
+    common = {"loss": cfg.loss.name, "lr": cfg.training.lr, "patch_size": list(cfg.data.patch_size),
+              "normalization": cfg.normalization.kind, "inputs": [cfg.data.input, *cfg.data.extra_inputs]}
+    if cfg.training.kind == "distance":
+        return DistanceModule(generator, **common)
+    if cfg.training.kind != "cgan":
+        raise ValueError(f"training.kind must be cgan or distance, got {cfg.training.kind!r}")
+    if cfg.discriminator.kind == "classifier":
+        discriminator = ClassifierDiscriminator(list(cfg.data.patch_size), in_channels,
+                                                list(cfg.discriminator.features),
+                                                list(cfg.discriminator.fully_connected))
+    elif cfg.discriminator.kind == "patchgan":
+        discriminator = PatchGANDiscriminator(in_channels, list(cfg.discriminator.features))
+    else:
+        raise ValueError(f"discriminator.kind must be classifier or patchgan, got {cfg.discriminator.kind!r}")
+    return CGANModule(generator, discriminator, lambda_adv=cfg.training.lambda_adv,
+                      lambda_dist=cfg.training.lambda_dist, **common)
+
+
+def build_loggers(cfg: DictConfig, output_dir: Path) -> list[Logger]:
+    loggers: list[Logger] = []
+    if cfg.logger.csv:
+        loggers.append(CSVLogger(output_dir, name="csv", version=""))
+    if cfg.logger.wandb.enabled:
+        os.environ.setdefault("WANDB_SILENT", "true")
+        loggers.append(WandbLogger(project=cfg.logger.wandb.project, name=str(cfg.name), save_dir=str(output_dir),
+                                   offline=cfg.logger.wandb.mode == "offline",
+                                   config=OmegaConf.to_container(cfg, resolve=True)))
+    return loggers
+
+
+def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, float]:
+    """Train (resuming from ``cfg.ckpt_path``), then test the best checkpoint; returns the logged metrics."""
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(output_dir)
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    module = build_module(cfg, datamodule.in_channels)
+    checkpoint = ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="best-{epoch}", monitor="val/l1",
+                                 mode="min", save_last=True)
+    trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer, resolve=True), callbacks=[checkpoint],
+                        logger=build_loggers(cfg, output_dir), default_root_dir=output_dir)
+    ckpt_path = cfg.ckpt_path
+    if ckpt_path == "last" and not (output_dir / "checkpoints" / "last.ckpt").is_file():
+        ckpt_path = None  # nothing to resume yet
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if cfg.test and datamodule.splits["test"]:
+        results = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint.best_model_path or None)
+        metrics.update({k: float(v) for k, v in results[0].items()})
+    return metrics
