@@ -3,7 +3,8 @@
 #   make setup               .venv + editable install with the CPU torch wheel (torch==2.13.0)
 #   make setup TORCH=cuda    same, with PyPI's default (CUDA) torch build instead
 #   make setup TORCH=none    keep whatever torch is already in .venv (install your own first)
-#   make train               the main job (today: the SPECT physics demo, see README)
+#   make train               the main job: python train.py (experiment=quick; builds data/quick on
+#                            first use; resumes an interrupted run, re-running a finished one only tests)
 #   make data                the quick synthetic cohort in data/quick (resumes if interrupted)
 #   make test / bench / lint
 
@@ -28,7 +29,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 train: setup
-	$(PY) -m mumap.spect.demo
+	$(PY) train.py ckpt_path=last
 
 data: setup
 	$(VENV)/bin/mumap synthesize --preset quick --out data/quick --workers 2
@@ -38,6 +39,7 @@ test: setup
 
 bench: setup
 	$(PY) -m mumap.spect.bench
+	$(PY) -m mumap.training.bench
 
 lint: setup
 	$(PY) -m ruff check .

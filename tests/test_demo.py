@@ -1,4 +1,4 @@
-"""`make train` today: the physics demo runs end to end and shows attenuation being corrected."""
+"""The physics demo (`python -m mumap.spect.demo`) runs end to end and shows attenuation being corrected."""
 
 from __future__ import annotations
 

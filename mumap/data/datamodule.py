@@ -3,8 +3,9 @@
 Inputs are the ``input`` reconstruction (``nac`` or ``sc``) plus optional ``extra_inputs`` columns
 (e.g. a scatter-window reconstruction) as channels; the target is the μ-map with the bed removed
 (:mod:`mumap.data.bed`). Each training epoch draws ``patches_per_image`` random patches per
-training study (after zero-padding to the patch size, at least 32 slices as in the paper);
-validation and test give whole volumes for sliding-window inference. Inputs are normalised per
+training study (after zero-padding to at least 32 slices, as in the paper, and to the patch size);
+validation and test give whole volumes for sliding-window inference, with the bed and the uniform
+body-contour baseline (:mod:`mumap.evaluation.baselines`) for evaluation. Inputs are normalised per
 image (:mod:`mumap.data.normalization`).
 """
 
@@ -24,60 +25,74 @@ from mumap.data import io
 from mumap.data.bed import remove_bed
 from mumap.data.normalization import Kind, normalize_channels
 from mumap.data.patches import pad_to, random_patches
+from mumap.evaluation.baselines import uniform_mu_map
 
 MIN_SLICES = 32
 
 
 @dataclass
 class Study:
-    """One study in memory: ``inputs [C, z, y, x]`` (normalised), ``target [1, z, y, x]`` (μ, bed removed)."""
+    """One study in memory, all ``[C, z, y, x]``: ``inputs`` (normalised), ``target`` (μ in cm⁻¹, bed
+    removed), ``bed`` (the bed's μ, 0 elsewhere) and, for evaluation, ``uniform`` (the baseline, no bed)."""
 
     study_id: str
     inputs: torch.Tensor
     target: torch.Tensor
     bed: torch.Tensor
     voxel_mm: tuple[float, float, float]
+    uniform: torch.Tensor | None = None
 
 
-def load_study(root: Path, row: dict, inputs: Sequence[str], normalization: Kind) -> Study:
-    """Read a study's input channels and μ-map; the μ-map loses its bed."""
-    channels = []
-    for column in inputs:
-        if not row.get(column):
-            raise io.DatasetError(f"{root / 'studies.csv'}: study {row['id']} has no '{column}' file")
-        data, voxel_mm, _ = io.load_nifti(root / row[column])
-        channels.append(data)
-    mu, mu_voxel, _ = io.load_nifti(root / row["mumap"])
-    if mu.shape != channels[0].shape:
-        raise io.DatasetError(f"{root / row['mumap']}: shape {mu.shape} differs from the input's {channels[0].shape}")
-    mu, bed = remove_bed(mu.astype(np.float32), mu_voxel)
-    image = torch.from_numpy(np.stack(channels).astype(np.float32))
+def _read(root: Path, row: dict, column: str) -> tuple[np.ndarray, tuple[float, float, float]]:
+    if not row.get(column):
+        raise io.DatasetError(f"{root / 'studies.csv'}: study {row['id']} has no '{column}' file")
+    data, voxel_mm, _ = io.load_nifti(root / row[column])
+    return data.astype(np.float32), voxel_mm
+
+
+def load_study(root: Path, row: dict, inputs: Sequence[str], normalization: Kind, baseline: bool = False) -> Study:
+    """Read a study's input channels and μ-map; the μ-map loses its bed. ``baseline`` adds the
+    uniform body-contour μ-map, found from the study's nAC image."""
+    channels = {column: _read(root, row, column) for column in inputs}
+    voxel_mm = channels[inputs[0]][1]
+    mu, mu_voxel = _read(root, row, "mumap")
+    for column, (data, _) in channels.items():
+        if data.shape != mu.shape:
+            raise io.DatasetError(f"{root / row[column]}: shape {data.shape} differs from the μ-map's {mu.shape}")
+    mu, bed = remove_bed(mu, mu_voxel)
+    image = torch.from_numpy(np.stack([data for data, _ in channels.values()]))
+    uniform = None
+    if baseline:
+        nac = channels["nac"][0] if "nac" in channels else _read(root, row, "nac")[0]
+        uniform = torch.from_numpy(uniform_mu_map(nac))[None]
     return Study(row["id"], normalize_channels(image, normalization), torch.from_numpy(mu)[None],
-                 torch.from_numpy(bed)[None], voxel_mm)
+                 torch.from_numpy(bed)[None], voxel_mm, uniform)
 
 
 class PatchDataset(Dataset):
-    """``len(studies) × patches_per_image`` random patches; a new draw every epoch (``set_epoch``)."""
+    """``len(studies) × patches_per_image`` random patches ``([C, *patch], [1, *patch])``; a new draw
+    every epoch (``set_epoch``). Volumes are zero-padded to at least 32 slices first."""
 
     def __init__(self, studies: list[Study], patch_size: Sequence[int], patches_per_image: int, seed: int):
-        self.studies, self.patch_size, self.per_image, self.seed = studies, tuple(patch_size), patches_per_image, seed
+        self.patch_size, self.per_image, self.seed = tuple(patch_size), patches_per_image, seed
+        self.volumes = [(pad_to(s.inputs.numpy(), (MIN_SLICES, 1, 1)), pad_to(s.target.numpy(), (MIN_SLICES, 1, 1)))
+                        for s in studies]
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.studies) * self.per_image
+        return len(self.volumes) * self.per_image
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        study = self.studies[index // self.per_image]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        (x, y), = random_patches([study.inputs.numpy(), study.target.numpy()], self.patch_size, 1, rng)
+        (x, y), = random_patches(self.volumes[index // self.per_image], self.patch_size, 1, rng)
         return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
 
 
 class VolumeDataset(Dataset):
-    """Whole studies padded to at least 32 slices: ``(inputs, target, bed, study_id)``."""
+    """Whole studies: ``(inputs, target, bed, uniform, study_id)``."""
 
     def __init__(self, studies: list[Study]):
         self.studies = studies
@@ -87,9 +102,7 @@ class VolumeDataset(Dataset):
 
     def __getitem__(self, index: int):
         s = self.studies[index]
-        minimum = (MIN_SLICES, 1, 1)
-        pad = [torch.from_numpy(pad_to(t.numpy(), minimum)) for t in (s.inputs, s.target, s.bed)]
-        return (*pad, s.study_id)
+        return s.inputs, s.target, s.bed, s.uniform, s.study_id
 
 
 class MuMapDataModule(L.LightningDataModule):
@@ -122,7 +135,8 @@ class MuMapDataModule(L.LightningDataModule):
             rows = list(csv.DictReader(f))
         for split in ("train", "val", "test"):
             chosen = [row for row in rows if row["split"] == split][: self.max_studies]
-            self.splits[split] = [load_study(self.root, row, self.inputs, self.normalization) for row in chosen]
+            self.splits[split] = [load_study(self.root, row, self.inputs, self.normalization, split != "train")
+                                  for row in chosen]
         if not self.splits["train"] or not self.splits["val"]:
             raise io.DatasetError(f"{listing}: needs studies in both the train and the val split")
 

@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from mumap.data import io
+from mumap.figures import plt, save_figure
 
 
 def study_montage(study_dir: Path, path: Path, projections: np.ndarray | None = None) -> Path:
@@ -48,8 +45,4 @@ def study_montage(study_dir: Path, path: Path, projections: np.ndarray | None = 
                  f"{a['body_semi_axes_mm'][1] * 2 / 10:.0f} cm, breasts: {'yes' if a['breasts'] else 'no'}, "
                  f"defect: {truth['uptake']['defect']}", fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(".tmp-" + path.name)
-    fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

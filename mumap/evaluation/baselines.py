@@ -2,7 +2,10 @@
 
 ``uniform_mu_map``: soft tissue (μ of water at 140.5 keV) inside the body outline found from the nAC
 image itself, lungs ignored (Chang-style uniform attenuation); the bed can be reinserted afterwards
-with :func:`mumap.data.bed.reinsert_bed` like any prediction.
+with :func:`mumap.data.bed.reinsert_bed` like any prediction. The outline threshold (10 % of the 99th
+percentile after a 1-voxel Gaussian) is the best of 0.02–0.3 on the quick cohort's train split
+(NMAE with the bed reinserted 0.046, against 0.053 at 6 % and 0.047 at 15 %), so DLAC is compared
+with the baseline at its best.
 """
 
 from __future__ import annotations

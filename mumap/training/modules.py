@@ -1,31 +1,61 @@
 """LightningModules: the cGAN of the paper and the distance-only baseline.
 
-Both validate on whole volumes with MONAI's sliding-window inference and log the validation L1
-(``val/l1``, the checkpoint criterion, as in the paper) and NMAE (``val/nmae``), computed with the
-bed removed from the target. The cGAN optimises manually: per batch one discriminator step on
-(real, generated) pairs, then one generator step on λ_adv·L_adv + λ_dist·L_dist (both Adam).
+Both validate on whole volumes with MONAI's sliding-window inference. As in the paper the bed is
+reinserted into the prediction before evaluation, so every metric compares the full μ-map with the
+full true one: ``val/l1`` (the checkpoint criterion, as in the paper) and ``val/nmae``; at test time
+also ``test/nmae_uniform``, the uniform body-contour baseline of the same studies
+(:mod:`mumap.evaluation.baselines`). The cGAN optimises manually: per batch one discriminator step
+on (real, generated) pairs, then one generator step on λ_adv·L_adv + λ_dist·L_dist (both Adam).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import lightning as L
 import torch
 from monai.inferers import sliding_window_inference
 from torch import Tensor, nn
+from torch.optim import Optimizer
 
+from mumap.data.normalization import normalize_channels
 from mumap.evaluation.metrics import nmae
 from mumap.training.losses import adversarial_loss, discriminator_loss, distance_loss
 
 
-class DistanceModule(L.LightningModule):
-    """Generator trained on the distance loss alone."""
+def cgan_step(generator: nn.Module, discriminator: nn.Module, opt_g: Optimizer, opt_d: Optimizer, x: Tensor,
+              y: Tensor, distance: Callable[[Tensor, Tensor], Tensor], lambda_adv: float, lambda_dist: float,
+              backward: Callable[[Tensor], None] = Tensor.backward) -> dict[str, Tensor]:
+    """One cGAN update on a batch ``x [B, C, *patch]``, ``y [B, 1, *patch]``: the discriminator on
+    (real, generated) pairs, then the generator on λ_adv·L_adv + λ_dist·L_dist. Returns the losses."""
+    fake = generator(x)
+    d_loss = discriminator_loss(discriminator(x, y), discriminator(x, fake.detach()))
+    opt_d.zero_grad()
+    backward(d_loss)
+    opt_d.step()
 
-    def __init__(self, generator: nn.Module, loss: str = "l1", lr: float = 1e-3,
+    adv = adversarial_loss(discriminator(x, fake))
+    dist = distance(fake, y)
+    g_loss = lambda_adv * adv + lambda_dist * dist
+    opt_g.zero_grad()
+    backward(g_loss)
+    opt_g.step()
+    return {"d": d_loss.detach(), "adv": adv.detach(), "dist": dist.detach(), "g": g_loss.detach()}
+
+
+class DistanceModule(L.LightningModule):
+    """Generator trained on the distance loss alone.
+
+    The hyper-parameters saved in every checkpoint (``normalization``, ``inputs``, ``patch_size``)
+    are what inference needs to treat a new image exactly as the training images were treated.
+    """
+
+    def __init__(self, generator: nn.Module, loss: str = "l1", lr: float = 1e-3, lr_schedule: str = "constant",
                  patch_size: Sequence[int] = (32, 32, 32), normalization: str = "mean",
                  inputs: Sequence[str] = ("nac",)):
         super().__init__()
+        if lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be constant or cosine, got {lr_schedule!r}")
         self.save_hyperparameters(ignore=["generator", "discriminator"])
         self.generator = generator
         self.distance = distance_loss(loss)
@@ -34,9 +64,20 @@ class DistanceModule(L.LightningModule):
         return self.generator(x)
 
     def predict_volume(self, x: Tensor) -> Tensor:
-        """Whole-volume prediction ``[B, C, z, y, x] → [B, 1, z, y, x]`` by overlapping patches."""
+        """Whole-volume prediction ``[B, C, z, y, x] → [B, 1, z, y, x]`` (μ, cm⁻¹) from normalised
+        inputs, by Gaussian-weighted overlapping patches (MONAI zero-pads volumes smaller than a patch)."""
         return sliding_window_inference(x, tuple(self.hparams.patch_size), sw_batch_size=4, predictor=self.generator,
-                                        overlap=0.25, mode="gaussian")
+                                        overlap=0.25, mode="gaussian").float()
+
+    @torch.no_grad()
+    def predict_mu_map(self, image: Tensor) -> Tensor:
+        """μ-map ``[z, y, x]`` (cm⁻¹, no bed) of one raw image ``[C, z, y, x]`` (counts; channels as
+        ``hparams.inputs``), normalised with the kind this model was trained with."""
+        if image.shape[0] != len(self.hparams.inputs):
+            raise ValueError(f"this model takes {len(self.hparams.inputs)} channels {list(self.hparams.inputs)}, "
+                             f"got {image.shape[0]}")
+        x = normalize_channels(image.float(), self.hparams.normalization)[None].to(self.device)
+        return self.predict_volume(x)[0, 0]
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
@@ -44,29 +85,45 @@ class DistanceModule(L.LightningModule):
         self.log("train/dist", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(x))
         return loss
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
+    def validation_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
+        return self._evaluate(batch, "val")
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+    def test_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
+        return self._evaluate(batch, "test")
 
-    def _evaluate(self, batch, stage: str) -> None:
-        x, y, _, _ = batch
-        prediction = self.predict_volume(x)
-        self.log(f"{stage}/l1", (prediction - y).abs().mean(), prog_bar=True, batch_size=1)
-        self.log(f"{stage}/nmae", nmae(prediction, y), prog_bar=True, batch_size=1)
+    def _evaluate(self, batch, stage: str) -> dict[str, Tensor]:
+        """Metrics of one whole study (batch of 1) with the bed reinserted; returns the images."""
+        x, target, bed, uniform, _ = batch
+        with_bed = bed > 0
+        prediction = torch.where(with_bed, bed, self.predict_volume(x))
+        truth = target + bed
+        metrics = {"l1": (prediction - truth).abs().mean(), "nmae": nmae(prediction, truth)}
+        if stage == "test":
+            metrics["nmae_uniform"] = nmae(torch.where(with_bed, bed, uniform), truth)
+        self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, prog_bar=True, batch_size=1, sync_dist=True)
+        return {"input": x[:, :1], "prediction": prediction, "target": truth}
+
+    def _optimizers_and_schedules(self, *modules: nn.Module):
+        """Adam (lr) per module; ``cosine`` anneals each lr to 0 over ``max_epochs`` (stepped per epoch),
+        ``constant`` keeps it, as in the paper."""
+        optimizers = [torch.optim.Adam(m.parameters(), lr=self.hparams.lr) for m in modules]
+        if self.hparams.lr_schedule == "constant":
+            return optimizers, []
+        epochs = max(self.trainer.max_epochs, 1)
+        return optimizers, [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=epochs) for o in optimizers]
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr)
+        return self._optimizers_and_schedules(self.generator)
 
 
 class CGANModule(DistanceModule):
     """The paper's conditional GAN: generator + conditional discriminator, LSGAN losses."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "l1", lr: float = 1e-3,
-                 lambda_adv: float = 1.0, lambda_dist: float = 100.0, patch_size: Sequence[int] = (32, 32, 32),
-                 normalization: str = "mean", inputs: Sequence[str] = ("nac",)):
-        super().__init__(generator, loss, lr, patch_size, normalization, inputs)
+                 lr_schedule: str = "constant", lambda_adv: float = 1.0, lambda_dist: float = 100.0,
+                 patch_size: Sequence[int] = (32, 32, 32), normalization: str = "mean",
+                 inputs: Sequence[str] = ("nac",)):
+        super().__init__(generator, loss, lr, lr_schedule, patch_size, normalization, inputs)
         self.save_hyperparameters(ignore=["generator", "discriminator"])
         self.discriminator = discriminator
         self.automatic_optimization = False
@@ -74,22 +131,15 @@ class CGANModule(DistanceModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         opt_g, opt_d = self.optimizers()
-        fake = self.generator(x)
+        losses = cgan_step(self.generator, self.discriminator, opt_g, opt_d, x, y, self.distance,
+                           self.hparams.lambda_adv, self.hparams.lambda_dist, self.manual_backward)
+        self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=True, on_step=False, on_epoch=True,
+                      batch_size=len(x))
 
-        d_loss = discriminator_loss(self.discriminator(x, y), self.discriminator(x, fake.detach()))
-        opt_d.zero_grad()
-        self.manual_backward(d_loss)
-        opt_d.step()
-
-        adv = adversarial_loss(self.discriminator(x, fake))
-        dist = self.distance(fake, y)
-        g_loss = self.hparams.lambda_adv * adv + self.hparams.lambda_dist * dist
-        opt_g.zero_grad()
-        self.manual_backward(g_loss)
-        opt_g.step()
-        self.log_dict({"train/d": d_loss, "train/adv": adv, "train/dist": dist, "train/g": g_loss},
-                      prog_bar=True, on_step=False, on_epoch=True, batch_size=len(x))
+    def on_train_epoch_end(self) -> None:
+        schedules = self.lr_schedulers()  # manual optimisation steps its own schedules
+        for schedule in schedules if isinstance(schedules, list) else [schedules] if schedules else []:
+            schedule.step()
 
     def configure_optimizers(self):
-        return (torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr),
-                torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr))
+        return self._optimizers_and_schedules(self.generator, self.discriminator)

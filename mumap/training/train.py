@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
@@ -13,7 +14,22 @@ from omegaconf import DictConfig, OmegaConf
 from mumap.data.datamodule import MuMapDataModule
 from mumap.models.discriminators import ClassifierDiscriminator, PatchGANDiscriminator
 from mumap.models.generator import UNet3D
+from mumap.training.callbacks import MidSliceImages
 from mumap.training.modules import CGANModule, DistanceModule
+
+
+def fast_precision() -> str:
+    """The quickest safe Lightning precision here: bf16 autocast where the hardware has bf16 units
+    (CUDA with bf16, or CPUs with AVX512-BF16/AMX — 2× faster 3D convolutions), fp16 autocast on
+    older GPUs, else full fp32 (emulated bf16 would be slower). The ``${fast_precision:}`` resolver."""
+    if torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text() if cpuinfo.is_file() else ""
+    return "bf16-mixed" if "avx512_bf16" in flags or "amx_bf16" in flags else "32-true"
+
+
+OmegaConf.register_new_resolver("fast_precision", fast_precision, replace=True)
 
 
 def build_datamodule(cfg: DictConfig) -> MuMapDataModule:
@@ -29,10 +45,11 @@ def build_datamodule(cfg: DictConfig) -> MuMapDataModule:
 
 def build_module(cfg: DictConfig, in_channels: int) -> DistanceModule:
     generator = UNet3D(in_channels, 1, list(cfg.model.features), cfg.model.bottleneck_dropout)
-    common = {"loss": cfg.loss.name, "lr": cfg.training.lr, "patch_size": list(cfg.data.patch_size),
+    common = {"loss": cfg.loss.name, "lr": cfg.training.lr, "lr_schedule": cfg.training.lr_schedule,
+              "patch_size": list(cfg.data.patch_size),
               "normalization": cfg.normalization.kind, "inputs": [cfg.data.input, *cfg.data.extra_inputs]}
     if cfg.training.kind == "distance":
-        return DistanceModule(generator, **common)
+        return _memory_format(cfg, DistanceModule(generator, **common))
     if cfg.training.kind != "cgan":
         raise ValueError(f"training.kind must be cgan or distance, got {cfg.training.kind!r}")
     if cfg.discriminator.kind == "classifier":
@@ -43,8 +60,12 @@ def build_module(cfg: DictConfig, in_channels: int) -> DistanceModule:
         discriminator = PatchGANDiscriminator(in_channels, list(cfg.discriminator.features))
     else:
         raise ValueError(f"discriminator.kind must be classifier or patchgan, got {cfg.discriminator.kind!r}")
-    return CGANModule(generator, discriminator, lambda_adv=cfg.training.lambda_adv,
-                      lambda_dist=cfg.training.lambda_dist, **common)
+    return _memory_format(cfg, CGANModule(generator, discriminator, lambda_adv=cfg.training.lambda_adv,
+                                          lambda_dist=cfg.training.lambda_dist, **common))
+
+
+def _memory_format(cfg: DictConfig, module: DistanceModule) -> DistanceModule:
+    return module.to(memory_format=torch.channels_last_3d) if cfg.model.channels_last else module
 
 
 def build_loggers(cfg: DictConfig, output_dir: Path) -> list[Logger]:
@@ -61,18 +82,22 @@ def build_loggers(cfg: DictConfig, output_dir: Path) -> list[Logger]:
 
 def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, float]:
     """Train (resuming from ``cfg.ckpt_path``), then test the best checkpoint; returns the logged metrics."""
-    L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(output_dir)
+    ckpt_path, last = cfg.ckpt_path, output_dir / "checkpoints" / "last.ckpt"
+    if ckpt_path is None and last.is_file():
+        raise FileExistsError(f"{output_dir} already holds a run ({last}): resume it with ckpt_path=last, "
+                              f"or start another with name=<new name>")
+    if ckpt_path == "last" and not last.is_file():
+        ckpt_path = None  # nothing to resume yet
+    L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
     module = build_module(cfg, datamodule.in_channels)
     checkpoint = ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="best-{epoch}", monitor="val/l1",
                                  mode="min", save_last=True)
-    trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer, resolve=True), callbacks=[checkpoint],
+    trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer, resolve=True),
+                        callbacks=[checkpoint, MidSliceImages(output_dir / "images")],
                         logger=build_loggers(cfg, output_dir), default_root_dir=output_dir)
-    ckpt_path = cfg.ckpt_path
-    if ckpt_path == "last" and not (output_dir / "checkpoints" / "last.ckpt").is_file():
-        ckpt_path = None  # nothing to resume yet
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.test and datamodule.splits["test"]:
