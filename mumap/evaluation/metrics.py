@@ -1,13 +1,47 @@
-"""Image metrics, defined once for the whole project."""
+"""Image and polar-map metrics, defined once for the whole project (``../shared/DESIGN.md`` §5)."""
 
 from __future__ import annotations
 
+import numpy as np
 from torch import Tensor
 
 
 def nmae(prediction: Tensor, target: Tensor) -> Tensor:
-    """Normalised mean absolute error of one image: mean|pred − true| / (max(true) − min(true))."""
+    """Normalised mean absolute error of one image: mean|pred − true| / (max(true) − min(true)).
+    Unitless; report the mean ± std over images."""
     value_range = target.max() - target.min()
     if value_range <= 0:
         raise ValueError("NMAE needs a target with a value range (max > min)")
     return (prediction - target).abs().mean() / value_range
+
+
+def segment_ape(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Absolute percent error per segment: |X − CTAC| / CTAC × 100 (%), for segment scores such as
+    the 17 AHA means of a polar map (in % of max) against the CTAC ones."""
+    scores, reference = np.asarray(scores, np.float64), np.asarray(reference, np.float64)
+    if scores.shape != reference.shape:
+        raise ValueError(f"segment scores {scores.shape} and reference {reference.shape} differ in shape")
+    if np.any(reference <= 0):
+        raise ValueError("segment APE needs positive reference scores")
+    return np.abs(scores - reference) / reference * 100.0
+
+
+def pixel_distance(polar_map: np.ndarray, reference: np.ndarray) -> float:
+    """Mean absolute pixel-wise difference of two polar maps in %-points (both in % of max), over the
+    pixels that both maps cover (NaN marks pixels outside a bullseye)."""
+    polar_map, reference = np.asarray(polar_map, np.float64), np.asarray(reference, np.float64)
+    if polar_map.shape != reference.shape:
+        raise ValueError(f"polar maps {polar_map.shape} and {reference.shape} differ in shape")
+    both = np.isfinite(polar_map) & np.isfinite(reference)
+    if not both.any():
+        raise ValueError("the polar maps share no pixel")
+    return float(np.abs(polar_map[both] - reference[both]).mean())
+
+
+def pearson_r(values: np.ndarray, reference: np.ndarray) -> float:
+    """Pearson correlation coefficient of paired values (e.g. all polar-map pixels of a split), NaN pairs skipped."""
+    values, reference = np.ravel(np.asarray(values, np.float64)), np.ravel(np.asarray(reference, np.float64))
+    both = np.isfinite(values) & np.isfinite(reference)
+    if both.sum() < 2 or np.ptp(values[both]) == 0 or np.ptp(reference[both]) == 0:
+        raise ValueError("Pearson R needs at least two pairs with spread in both")
+    return float(np.corrcoef(values[both], reference[both])[0, 1])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from mumap.evaluation.metrics import nmae
+from mumap.evaluation.metrics import nmae, pearson_r, pixel_distance, segment_ape
 
 
 def test_nmae():
@@ -14,3 +15,28 @@ def test_nmae():
     assert float(nmae(target, target)) == 0.0
     with pytest.raises(ValueError, match="value range"):
         nmae(target, torch.zeros(3))
+
+
+def test_segment_ape():
+    np.testing.assert_allclose(segment_ape([90.0, 55.0, 80.0], [100.0, 50.0, 80.0]), [10.0, 10.0, 0.0])
+    with pytest.raises(ValueError, match="positive"):
+        segment_ape([1.0], [0.0])
+    with pytest.raises(ValueError, match="shape"):
+        segment_ape([1.0, 2.0], [1.0])
+
+
+def test_pixel_distance_skips_pixels_outside_either_map():
+    a = np.array([[100.0, 80.0], [np.nan, 50.0]])
+    b = np.array([[97.0, 84.0], [10.0, np.nan]])
+    assert pixel_distance(a, b) == pytest.approx(3.5)  # (3 + 4) / 2
+    with pytest.raises(ValueError, match="share no pixel"):
+        pixel_distance(np.array([np.nan]), np.array([1.0]))
+
+
+def test_pearson_r():
+    assert pearson_r([1.0, 2.0, 3.0], [2.0, 4.0, 6.0]) == pytest.approx(1.0)
+    assert pearson_r([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    # hand-computed: x = (1, 2, 3, 4), y = (1, 3, 2, 4): cov 1.0 / (var 1.25) → R = 0.8
+    assert pearson_r([1.0, 2.0, 3.0, 4.0, np.nan], [1.0, 3.0, 2.0, 4.0, 7.0]) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="spread"):
+        pearson_r([1.0, 1.0], [1.0, 2.0])
