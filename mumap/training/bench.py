@@ -140,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         shape = (args.steps * args.batch, 1, patch, patch, patch)
         data = TensorDataset(torch.rand(shape, generator=generator), 0.15 * torch.rand(shape, generator=generator))
         loader = DataLoader(data, batch_size=args.batch)
+
         def make_nets(patch=patch):
             return _networks(patch, args.generator, args.discriminator, args.fully_connected, seed=0)
 

@@ -137,8 +137,8 @@ class CGANModule(DistanceModule):
                       batch_size=len(x))
 
     def on_train_epoch_end(self) -> None:
-        schedules = self.lr_schedulers()  # manual optimisation steps its own schedules
-        for schedule in schedules if isinstance(schedules, list) else [schedules] if schedules else []:
+        schedules = self.lr_schedulers() or []  # manual optimisation steps its own schedules
+        for schedule in schedules if isinstance(schedules, list) else [schedules]:
             schedule.step()
 
     def configure_optimizers(self):

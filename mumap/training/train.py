@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from mumap.data.datamodule import MuMapDataModule
 from mumap.models.discriminators import ClassifierDiscriminator, PatchGANDiscriminator
@@ -44,28 +45,28 @@ def build_datamodule(cfg: DictConfig) -> MuMapDataModule:
 
 
 def build_module(cfg: DictConfig, in_channels: int) -> DistanceModule:
+    """The LightningModule of ``cfg.training`` (cgan or distance), in channels-last memory if asked."""
     generator = UNet3D(in_channels, 1, list(cfg.model.features), cfg.model.bottleneck_dropout)
     common = {"loss": cfg.loss.name, "lr": cfg.training.lr, "lr_schedule": cfg.training.lr_schedule,
               "patch_size": list(cfg.data.patch_size),
               "normalization": cfg.normalization.kind, "inputs": [cfg.data.input, *cfg.data.extra_inputs]}
     if cfg.training.kind == "distance":
-        return _memory_format(cfg, DistanceModule(generator, **common))
-    if cfg.training.kind != "cgan":
-        raise ValueError(f"training.kind must be cgan or distance, got {cfg.training.kind!r}")
-    if cfg.discriminator.kind == "classifier":
-        discriminator = ClassifierDiscriminator(list(cfg.data.patch_size), in_channels,
-                                                list(cfg.discriminator.features),
-                                                list(cfg.discriminator.fully_connected))
-    elif cfg.discriminator.kind == "patchgan":
-        discriminator = PatchGANDiscriminator(in_channels, list(cfg.discriminator.features))
+        module = DistanceModule(generator, **common)
+    elif cfg.training.kind == "cgan":
+        module = CGANModule(generator, _discriminator(cfg, in_channels), lambda_adv=cfg.training.lambda_adv,
+                            lambda_dist=cfg.training.lambda_dist, **common)
     else:
-        raise ValueError(f"discriminator.kind must be classifier or patchgan, got {cfg.discriminator.kind!r}")
-    return _memory_format(cfg, CGANModule(generator, discriminator, lambda_adv=cfg.training.lambda_adv,
-                                          lambda_dist=cfg.training.lambda_dist, **common))
-
-
-def _memory_format(cfg: DictConfig, module: DistanceModule) -> DistanceModule:
+        raise ValueError(f"training.kind must be cgan or distance, got {cfg.training.kind!r}")
     return module.to(memory_format=torch.channels_last_3d) if cfg.model.channels_last else module
+
+
+def _discriminator(cfg: DictConfig, in_channels: int) -> nn.Module:
+    if cfg.discriminator.kind == "classifier":
+        return ClassifierDiscriminator(list(cfg.data.patch_size), in_channels, list(cfg.discriminator.features),
+                                       list(cfg.discriminator.fully_connected))
+    if cfg.discriminator.kind == "patchgan":
+        return PatchGANDiscriminator(in_channels, list(cfg.discriminator.features))
+    raise ValueError(f"discriminator.kind must be classifier or patchgan, got {cfg.discriminator.kind!r}")
 
 
 def build_loggers(cfg: DictConfig, output_dir: Path) -> list[Logger]:
