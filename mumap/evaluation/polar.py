@@ -1,0 +1,391 @@
+"""Automatic polar maps (AHA 17 segments) of the left ventricle from a reconstruction.
+
+Three steps, no ground truth used:
+
+1. :func:`find_lv` finds the LV and its frame (centre, long axis base → apex, anterior direction):
+   a hollow-sphere matched filter proposes candidate centres, and at each a truncated, blurred
+   ellipsoidal shell (the textbook LV: apex cap, open base) is fitted to the image by least squares
+   over its pose and size; the best-correlating fit wins.
+2. :func:`short_axis` resamples the image in that frame (short-axis slices from base to apex), and
+   :func:`polar_map` samples the maximum count along profiles normal to the fitted mid-wall surface —
+   which are radial (short-axis) profiles in the basal and mid LV and spherical ones in the apical cap —
+   normalised to 100 % of the LV maximum.
+3. The bullseye layout (:func:`segment_image`) places the apex (segment 17, beyond the cavity tip) in
+   the centre disc and the apical, mid and basal thirds of the cavity (base → cavity tip along the long
+   axis, as in :func:`mumap.data.phantom.aha_segment`) in rings of equal width, in the standard
+   orientation: anterior up, septum left, lateral right, inferior down.
+
+Coordinates: images are ``[z, y, x]`` with ``origin_mm`` (z, y, x) of voxel ``[0, 0, 0]`` and
+``voxel_mm`` (dz, dy, dx), as returned by :func:`mumap.data.io.load_nifti`; positions and directions
+are world (x, y, z) mm in the patient axes (x left, y posterior, z head), as in ``truth.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage, signal
+
+N_SEGMENTS = 17
+RING_EDGES = (0.25, 0.5, 0.75, 1.0)  # bullseye radii: apex 17 | apical | mid | basal
+SEGMENT_NAMES = (
+    "basal anterior", "basal anteroseptal", "basal inferoseptal", "basal inferior", "basal inferolateral",
+    "basal anterolateral", "mid anterior", "mid anteroseptal", "mid inferoseptal", "mid inferior",
+    "mid inferolateral", "mid anterolateral", "apical anterior", "apical septal", "apical inferior",
+    "apical lateral", "apex",
+)
+
+
+def bullseye_coordinates(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(ρ, φ)`` of every pixel of a ``size × size`` bullseye: ρ = 1 on the disc's rim, φ in degrees
+    clockwise from up (0° anterior, +90° lateral on the right, −90° septal on the left, ±180° inferior)."""
+    centre = (size - 1) / 2.0
+    rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
+    x, y = (cols - centre) / (size / 2.0), (centre - rows) / (size / 2.0)
+    return np.hypot(x, y), np.degrees(np.arctan2(x, y))
+
+
+def segment_of(rho: np.ndarray, phi_deg: np.ndarray) -> np.ndarray:
+    """AHA segment (1–17) of bullseye positions ``(ρ, φ)``; 0 outside the disc. Segment centres: basal and
+    mid rings at φ = 0 (1/7 anterior), −60 (2/8 anteroseptal), −120 (3/9 inferoseptal), 180 (4/10
+    inferior), 120 (5/11 inferolateral), 60 (6/12 anterolateral); apical ring at 0 (13), −90 (14), 180 (15),
+    90 (16) — the same numbering as :func:`mumap.data.phantom.aha_segment`."""
+    six = np.round(-phi_deg / 60.0).astype(int) % 6
+    four = np.round(-phi_deg / 90.0).astype(int) % 4
+    apex, apical, mid, basal = RING_EDGES
+    return np.select([rho < apex, rho < apical, rho < mid, rho <= basal], [17, 13 + four, 7 + six, 1 + six], 0)
+
+
+def segment_image(size: int) -> np.ndarray:
+    """AHA segment number of every pixel of a ``size × size`` bullseye (``int8``, 0 outside the disc)."""
+    return segment_of(*bullseye_coordinates(size)).astype(np.int8)
+
+
+def segment_scores(polar: np.ndarray) -> np.ndarray:
+    """Mean value (% of max) of each AHA segment of a polar map ``[size, size]``: shape ``(17,)``,
+    index 0 = segment 1. Pixels that are NaN are skipped."""
+    segments = segment_image(polar.shape[0])
+    values = np.asarray(polar, np.float64)
+    scores = np.full(N_SEGMENTS, np.nan)
+    for s in range(1, N_SEGMENTS + 1):
+        inside = (segments == s) & np.isfinite(values)
+        if inside.any():
+            scores[s - 1] = values[inside].mean()
+    return scores
+
+
+# --- the LV: detection and frame -------------------------------------------------------------------
+
+PRIOR_LONG_AXIS = (0.61, -0.61, -0.5)  # base → apex: anterior, left, inferior (45° azimuth, 30° down)
+PRIOR_SIZE_MM = (45.0, 28.0, 10.0)  # outer long and short semi-axis, wall thickness (DESIGN.md §4)
+SIZE_BOUNDS_MM = ((28.0, 65.0), (18.0, 40.0), (5.0, 16.0))  # long, short, wall
+BASE_FRACTION_BOUNDS = (0.05, 0.6)  # base plane at −fraction × long semi-axis from the centre
+BASE_MARGIN_MM = 6.0  # the polar map's rim lies this far apical of the fitted base plane
+
+
+@dataclass(frozen=True)
+class LVFrame:
+    """The LV found in an image, in world mm (x, y, z): the centre of the fitted ellipsoidal shell,
+    its long axis (unit, base → apex), the anterior direction (unit, ⟂ to the long axis, the patient's
+    anterior projected onto the short-axis plane), the outer semi-axes and wall thickness (mm), the base
+    plane's position along the axis (mm, negative: below the centre) and the fit's correlation with the image."""
+
+    centre_mm: tuple[float, float, float]
+    long_axis: tuple[float, float, float]
+    anterior: tuple[float, float, float]
+    long_mm: float
+    short_mm: float
+    wall_mm: float
+    base_mm: float
+    correlation: float
+    cavity_contrast: float
+
+    @property
+    def score(self) -> float:
+        """How LV-like the fit is: correlation × (1 − cavity / wall counts); a solid hot organ scores low."""
+        return self.correlation * self.cavity_contrast
+
+    @property
+    def lateral(self) -> np.ndarray:
+        """Unit vector ⟂ to the long axis towards the lateral (free) wall, the patient's left side."""
+        lateral = np.cross(self.long_axis, self.anterior)
+        return lateral if lateral[0] >= 0 else -lateral
+
+    @property
+    def cavity_tip_mm(self) -> float:
+        """Position of the cavity's apical end along the long axis (mm from the centre)."""
+        return self.long_mm - self.wall_mm
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def anterior_direction(long_axis: np.ndarray) -> np.ndarray:
+    """The patient's anterior (−y) projected onto the plane ⟂ ``long_axis``, normalised."""
+    anterior = np.array([0.0, -1.0, 0.0]) + np.asarray(long_axis) * long_axis[1]
+    return anterior / np.linalg.norm(anterior)
+
+
+def world_coordinates(shape: tuple[int, int, int], voxel_mm, origin_mm) -> np.ndarray:
+    """World (x, y, z) mm of every voxel of a ``[z, y, x]`` image: ``[z, y, x, 3]``."""
+    axes = [origin_mm[i] + voxel_mm[i] * np.arange(shape[i]) for i in range(3)]
+    z, y, x = np.meshgrid(*axes, indexing="ij")
+    return np.stack([x, y, z], axis=-1)
+
+
+def to_voxel(points_mm: np.ndarray, voxel_mm, origin_mm) -> np.ndarray:
+    """Fractional voxel indices ``(z, y, x)`` of world points ``[..., 3]`` (x, y, z): ``[3, ...]``."""
+    return np.stack([(points_mm[..., 2 - i] - origin_mm[i]) / voxel_mm[i] for i in range(3)])
+
+
+def find_lv(image: np.ndarray, voxel_mm, origin_mm, *, n_candidates: int = 4, roi_mm: float = 60.0) -> LVFrame:
+    """The LV of a reconstruction ``image [z, y, x]`` (counts), found without ground truth.
+
+    A zero-mean hollow-sphere filter (hot shell 12–30 mm around a cold ball of 10 mm, the LV's
+    short-axis profile) proposes ``n_candidates`` centres; at each, :func:`fit_lv_shell` fits the
+    shell model from the population's mean LV orientation and from four orientations 20° around it;
+    the fit with the best :attr:`LVFrame.score` (correlation × cavity contrast) is the LV.
+    """
+    image = np.asarray(image, np.float64)
+    if image.ndim != 3 or min(image.shape) < 3:
+        raise ValueError(f"find_lv needs a 3-D image [z, y, x], got shape {image.shape}")
+    if not np.isfinite(image).all() or image.max() <= 0:
+        raise ValueError("find_lv needs a finite image with positive counts")
+    image = image / np.percentile(image, 99.9)
+    fits = [fit_lv_shell(image, voxel_mm, origin_mm, centre, axis, roi_mm=roi_mm)
+            for centre in lv_candidates(image, voxel_mm, origin_mm, n_candidates) for axis in initial_axes()]
+    return max(fits, key=lambda fit: fit.score)
+
+
+def initial_axes(spread_deg: float = 20.0) -> list[np.ndarray]:
+    """The prior long axis and four axes ``spread_deg`` away from it (anterior, posterior, up, down)."""
+    prior = np.asarray(PRIOR_LONG_AXIS) / np.linalg.norm(PRIOR_LONG_AXIS)
+    first = anterior_direction(prior)
+    second = np.cross(prior, first)
+    tilt = np.radians(spread_deg)
+    return [prior] + [np.cos(tilt) * prior + np.sin(tilt) * d for d in (first, -first, second, -second)]
+
+
+def lv_candidates(image: np.ndarray, voxel_mm, origin_mm, n: int) -> list[np.ndarray]:
+    """World (x, y, z) mm of the ``n`` most LV-like points, ≥ 30 mm apart: a hot shell 12–30 mm around a
+    cold ball of 10 mm, hot all round. The shell is split into 14 sectors (towards the faces and corners of
+    a cube); the response is the 30th percentile of the sector means minus the ball's mean, so that a hot
+    organ's edge (hot on one side only) or its inside (no cold centre) respond little, the LV (open only at
+    its base) strongly."""
+    offsets = np.meshgrid(*(np.arange(-r, r + 1) * v for r, v in zip((int(np.ceil(32.0 / v)) for v in voxel_mm),
+                                                                     voxel_mm, strict=True)), indexing="ij")
+    radius = np.sqrt(sum(o**2 for o in offsets))
+    shell = (radius >= 12.0) & (radius <= 30.0)
+    unit = np.stack(offsets, axis=-1) / np.maximum(radius, 1e-9)[..., None]
+    directions = [np.array(d, float) / np.linalg.norm(d) for d in
+                  [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)]
+                  + [(a, b, c) for a in (1, -1) for b in (1, -1) for c in (1, -1)]]
+
+    def mean_filter(mask: np.ndarray) -> np.ndarray:
+        return signal.fftconvolve(image, (mask / mask.sum())[::-1, ::-1, ::-1], mode="same")
+
+    sectors = np.stack([mean_filter(shell & (unit @ d > np.cos(np.radians(40.0)))) for d in directions])
+    response = np.percentile(sectors, 30, axis=0) - mean_filter(radius <= 10.0)
+    peaks = response == ndimage.maximum_filter(response, footprint=radius <= 30.0)
+    order = np.argsort(response[peaks])[::-1][:n]
+    indices = np.argwhere(peaks)[order]
+    return [np.array([origin_mm[2 - i] + voxel_mm[2 - i] * index[2 - i] for i in range(3)]) for index in indices]
+
+
+def fit_lv_shell(image: np.ndarray, voxel_mm, origin_mm, cavity_centre_mm: np.ndarray, axis: np.ndarray, *,
+                 roi_mm: float = 60.0, steps: int = 150) -> LVFrame:
+    """Least-squares fit of a truncated ellipsoidal shell to ``image`` near ``cavity_centre_mm``.
+
+    ``shell`` is 1 between an outer ellipsoid (semi-axes long, short) and an inner one (wall thickness
+    less) on the apex side of the base plane, with logistic edges (width ≈ the reconstruction's
+    resolution). The image is modelled as the shell times a smoothly varying wall activity (linear
+    along the axis, second-order harmonics around it: perfusion defects and attenuation change the
+    wall's counts, not its shape) plus a constant; those amplitudes are solved in closed form, the pose
+    (centre, axis, started at ``axis``) and size by Adam on the fraction of variance left unexplained,
+    over the voxels within ``roi_mm`` of the cavity centre. The apex is the closed end: the model's
+    asymmetry fixes the axis's sign.
+    """
+    points = world_coordinates(image.shape, voxel_mm, origin_mm).reshape(-1, 3)
+    near = np.linalg.norm(points - cavity_centre_mm, axis=1) < roi_mm
+    p = torch.from_numpy(points[near] - cavity_centre_mm)
+    v = torch.from_numpy(image.reshape(-1)[near].astype(np.float64))
+    edge_mm = 0.5 * max(voxel_mm) + 2.0
+
+    long, short, wall = PRIOR_SIZE_MM
+    start = torch.tensor(axis / np.linalg.norm(axis), dtype=torch.float64)
+    # the candidate is the cavity's middle, ≈ 0.35 long semi-axes apical of the ellipsoid centre
+    centre = (-0.35 * long * start).clone().requires_grad_(True)
+    direction = start.clone().requires_grad_(True)
+    size = torch.tensor([_unbound(x, b) for x, b in zip((long, short, wall), SIZE_BOUNDS_MM, strict=True)],
+                        dtype=torch.float64, requires_grad=True)
+    base = torch.tensor(_unbound(0.3, BASE_FRACTION_BOUNDS), dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.Adam([{"params": [centre], "lr": 1.0}, {"params": [direction], "lr": 0.02},
+                                  {"params": [size, base], "lr": 0.05}])
+
+    def explained() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        u = direction / direction.norm()
+        (l_out, s_out, w), fraction = _bound(size, SIZE_BOUNDS_MM), _bound(base, BASE_FRACTION_BOUNDS)
+        rel = p - centre
+        shell = _shell(rel, u, l_out, s_out, w, -fraction * l_out, edge_mm)
+        first = _anterior_torch(u)
+        along, e1, e2 = rel @ u, rel @ first, rel @ torch.linalg.cross(u, first)
+        across = torch.sqrt(e1**2 + e2**2 + 1e-6)
+        cos, sin = e1 / across, e2 / across
+        terms = torch.stack([shell, shell * along / l_out, shell * cos, shell * sin, shell * (cos**2 - sin**2),
+                             shell * 2 * cos * sin, torch.ones_like(shell)], dim=1)
+        r2, residual = _r_squared(terms, v, weight)
+        return r2, _r_squared(terms[:, [0, -1]], v, weight)[0], residual, u, torch.stack([l_out, s_out, w,
+                                                                                             -fraction * l_out])
+
+    weight = torch.ones_like(v)
+    for step in range(steps):
+        optimiser.zero_grad()
+        r2, _, residual, _, _ = explained()
+        (-r2).backward()
+        optimiser.step()
+        if step % 25 == 24:
+            weight = _robust_weights(residual.detach(), v)
+    with torch.no_grad():
+        _, r2, _, u, (l_out, s_out, w, b) = explained()
+        rel = p - centre
+        shell, cavity = _shell(rel, u, l_out, s_out, w, b, edge_mm), _cavity(rel, u, l_out, s_out, w, b, edge_mm)
+        wall, cavity = shell > 0.5 * shell.max(), cavity > 0.5 * cavity.max()
+        contrast = 1.0 - v[cavity].mean() / v[wall].mean() if cavity.any() and wall.any() else torch.tensor(0.0)
+    u = u.numpy()
+    return LVFrame(tuple(float(c) for c in cavity_centre_mm + centre.detach().numpy()), tuple(float(c) for c in u),
+                   tuple(float(c) for c in anterior_direction(u)), float(l_out), float(s_out), float(w), float(b),
+                   float(torch.sqrt(r2.clamp(min=0))), float(contrast))
+
+
+def _anterior_torch(u: torch.Tensor) -> torch.Tensor:
+    anterior = torch.tensor([0.0, -1.0, 0.0], dtype=u.dtype) + u * u[1]
+    return anterior / anterior.norm()
+
+
+def _r_squared(terms: torch.Tensor, values: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Share of the weighted variance of ``values [N]`` that a weighted least-squares fit by the columns
+    of ``terms [N, K]`` explains, and the fit's residuals."""
+    weighted = terms * weight[:, None]
+    normal = weighted.T @ terms
+    coefficients = torch.linalg.solve(normal + 1e-9 * torch.eye(len(normal), dtype=normal.dtype), weighted.T @ values)
+    residual = values - terms @ coefficients
+    mean = (weight * values).sum() / weight.sum()
+    return 1.0 - (weight * residual**2).sum() / (weight * (values - mean) ** 2).sum(), residual
+
+
+def _robust_weights(residual: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Cauchy weights for counts above the model (scale: 30 % of the fitted maximum): hot neighbours the
+    shell cannot explain (stomach, liver touching the wall) stop pulling the fit."""
+    scale = 0.3 * (values - residual).max()
+    return 1.0 / (1.0 + (residual.clamp(min=0) / scale) ** 2)
+
+
+def _shell(rel: torch.Tensor, u: torch.Tensor, long, short, wall, base, edge_mm: float) -> torch.Tensor:
+    """Soft indicator of the truncated ellipsoidal shell at points ``rel [N, 3]`` (mm from its centre)."""
+    along, across = _axial(rel, u)
+    return (_inside(along, across, long, short, edge_mm)
+            * (1.0 - _inside(along, across, long - wall, short - wall, edge_mm))
+            * torch.sigmoid((along - base) / edge_mm))
+
+
+def _cavity(rel: torch.Tensor, u: torch.Tensor, long, short, wall, base, edge_mm: float) -> torch.Tensor:
+    """Soft indicator of the cavity, one edge width clear of the wall."""
+    along, across = _axial(rel, u)
+    clear = wall + edge_mm
+    return _inside(along, across, long - clear, short - clear, edge_mm) * torch.sigmoid((along - base) / edge_mm)
+
+
+def _axial(rel: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Position along the unit axis ``u`` and distance from it (mm) of points ``rel [N, 3]``."""
+    along = rel @ u
+    return along, torch.sqrt(((rel - along[:, None] * u) ** 2).sum(dim=1) + 1e-6)
+
+
+def _inside(along: torch.Tensor, across: torch.Tensor, long, short, edge_mm: float) -> torch.Tensor:
+    """Soft indicator of the ellipsoid (semi-axes ``long`` along the axis, ``short`` across), edge ≈ ``edge_mm``."""
+    radius = torch.sqrt((along / long) ** 2 + (across / short) ** 2)
+    return torch.sigmoid((1.0 - radius) * short / edge_mm)
+
+
+def _bound(raw: torch.Tensor, bounds) -> torch.Tensor:
+    """Map unbounded parameters into ``bounds`` (one (low, high) pair, or one per element)."""
+    low, high = (torch.tensor(b, dtype=raw.dtype) for b in zip(*bounds, strict=True)) if raw.ndim else bounds
+    return low + (high - low) * torch.sigmoid(raw)
+
+
+def _unbound(value: float, bounds: tuple[float, float]) -> float:
+    low, high = bounds
+    fraction = (value - low) / (high - low)
+    return float(np.log(fraction / (1.0 - fraction)))
+
+
+# --- sampling: polar maps and short-axis slices ------------------------------------------------------
+
+
+def polar_map(image: np.ndarray, frame: LVFrame, voxel_mm, origin_mm, size: int = 512,
+              search_mm: float = 10.0) -> np.ndarray:
+    """Polar map ``[size, size]`` of ``image`` in % of the LV maximum (NaN outside the bullseye).
+
+    Every bullseye pixel is a point of the fitted mid-wall surface (:func:`mid_wall`); its value is the
+    maximum count along the surface normal within half a wall plus ``search_mm`` on either side —
+    radial (short-axis) profiles in the basal and mid LV, spherical ones in the apical cap. The map is
+    then divided by its maximum (100 %).
+    """
+    rho, phi = bullseye_coordinates(size)
+    disc = rho <= 1.0
+    points, normals = mid_wall(frame, rho[disc], phi[disc])
+    half = 0.5 * frame.wall_mm + search_mm
+    step = 0.5 * min(voxel_mm)
+    offsets = np.arange(-half, half + step / 2, step)
+    profiles = points[None] + offsets[:, None, None] * normals[None]  # [samples, pixels, 3]
+    counts = ndimage.map_coordinates(np.asarray(image, np.float64), to_voxel(profiles, voxel_mm, origin_mm).reshape(
+        3, -1), order=1, mode="nearest").reshape(len(offsets), -1)
+    values = counts.max(axis=0)
+    if values.max() <= 0:
+        raise ValueError("the image has no counts in the LV wall")
+    result = np.full((size, size), np.nan)
+    result[disc] = values / values.max() * 100.0
+    return result
+
+
+def mid_wall(frame: LVFrame, rho: np.ndarray, phi_deg: np.ndarray, base_margin_mm: float = BASE_MARGIN_MM
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """World points ``[N, 3]`` (mm) on the mid-wall surface of the fitted shell for bullseye positions
+    ``(ρ, φ)``, and the unit outward normals there.
+
+    The centre disc (ρ < 0.25) spans the apical cap beyond the cavity tip (segment 17) in equal angles
+    from the apex; the rings from the cavity tip (ρ = 0.25) to the base (ρ = 1) are equal steps along the
+    long axis, so that the apical, mid and basal thirds of :func:`mumap.data.phantom.aha_segment` are the
+    bullseye's rings. The rim stops ``base_margin_mm`` short of the fitted base plane, where the open
+    wall's counts fall off by partial volume (as clinical software excludes the valve plane).
+    """
+    long_mid, short_mid = frame.long_mm - 0.5 * frame.wall_mm, frame.short_mm - 0.5 * frame.wall_mm
+    tip, base = frame.cavity_tip_mm, max(frame.base_mm + base_margin_mm, -long_mid)
+    apex_edge = RING_EDGES[0]
+    along = tip - (rho - apex_edge) / (1.0 - apex_edge) * (tip - base)
+    theta = np.where(rho < apex_edge, np.arccos(tip / long_mid) * rho / apex_edge,
+                     np.arccos(np.clip(along / long_mid, -1.0, 1.0)))
+    u, anterior, lateral = (np.asarray(v, np.float64) for v in (frame.long_axis, frame.anterior, frame.lateral))
+    radial = np.cos(np.radians(phi_deg))[:, None] * anterior + np.sin(np.radians(phi_deg))[:, None] * lateral
+    points = (np.asarray(frame.centre_mm) + long_mid * np.cos(theta)[:, None] * u
+              + short_mid * np.sin(theta)[:, None] * radial)
+    normals = np.cos(theta)[:, None] / long_mid * u + np.sin(theta)[:, None] / short_mid * radial
+    return points, normals / np.linalg.norm(normals, axis=1, keepdims=True)
+
+
+def short_axis(image: np.ndarray, frame: LVFrame, voxel_mm, origin_mm, spacing_mm: float | None = None,
+               field_mm: float = 120.0) -> np.ndarray:
+    """The image resampled in the LV frame: short-axis slices ``[slice, row, column]`` from the base
+    plane to the apex's outer edge, ``spacing_mm`` apart (default: the smallest voxel size), each
+    ``field_mm`` wide, anterior up, septum left, lateral right (the standard short-axis view)."""
+    spacing = spacing_mm or min(voxel_mm)
+    along = np.arange(frame.base_mm, frame.long_mm + spacing / 2, spacing)
+    half = np.arange(-field_mm / 2, field_mm / 2 + spacing / 2, spacing)
+    rows, cols = np.meshgrid(-half, half, indexing="ij")  # row up = anterior, column right = lateral
+    u, anterior, lateral = (np.asarray(v, np.float64) for v in (frame.long_axis, frame.anterior, frame.lateral))
+    points = (np.asarray(frame.centre_mm) + along[:, None, None, None] * u
+              + rows[None, ..., None] * anterior + cols[None, ..., None] * lateral)
+    return ndimage.map_coordinates(np.asarray(image, np.float64), to_voxel(points, voxel_mm, origin_mm), order=1,
+                                   mode="constant", cval=0.0)
