@@ -25,7 +25,7 @@ from mumap.evaluation.polar import find_lv, polar_map, segment_scores
 def main(root: str, column: str = "ctac") -> dict[str, float]:
     root_path = Path(root)
     rows = list(csv.DictReader((root_path / "studies.csv").open()))
-    angles, distances, in_defect, in_territory, lowest, variation, seconds = [], [], [], [], [], [], []
+    angles, distances, in_defect, in_territory, severe, lowest, variation, seconds = [], [], [], [], [], [], [], []
     for row in rows:
         image, voxel_mm, origin_mm = io.load_nifti(root_path / row[column])
         truth = json.loads((root_path / row["truth"]).read_text())["lv"]
@@ -41,6 +41,8 @@ def main(root: str, column: str = "ctac") -> dict[str, float]:
             defect = truth["defect"]
             in_defect.append(worst in defect["segments"])
             in_territory.append(worst in TERRITORY_SEGMENTS[defect["territory"]])
+            if defect["severity"] >= 0.3:
+                severe.append(in_territory[-1])
             line += f" defect {defect['territory']} {defect['segments']} {defect['severity']:.0%}"
         else:
             lowest.append(scores.min())
@@ -52,6 +54,7 @@ def main(root: str, column: str = "ctac") -> dict[str, float]:
                    angles, 10))), "centre_median_mm": float(np.median(distances)),
                "centre_max_mm": float(np.max(distances)), "defect_studies": len(in_defect),
                "lowest_in_defect": float(np.mean(in_defect)), "lowest_in_territory": float(np.mean(in_territory)),
+               "severe_defect_studies": len(severe), "severe_lowest_in_territory": float(np.mean(severe)),
                "normal_studies": len(lowest), "normal_min_segment_pct": float(np.min(lowest)),
                "normal_median_min_segment_pct": float(np.median(lowest)), "normal_median_cv_pct": float(
                    np.median(variation)), "seconds_per_study": float(np.mean(seconds))}
