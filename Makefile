@@ -40,6 +40,7 @@ test: setup
 bench: setup
 	$(PY) -m mumap.spect.bench
 	$(PY) -m mumap.training.bench
+	$(PY) -m mumap.evaluation.bench
 
 lint: setup
 	$(PY) -m ruff check .

@@ -154,8 +154,13 @@ def find_lv(image: np.ndarray, voxel_mm, origin_mm, *, n_candidates: int = 4, ro
     if not np.isfinite(image).all() or image.max() <= 0:
         raise ValueError("find_lv needs a finite image with positive counts")
     image = image / np.percentile(image, 99.9)
-    fits = [fit_lv_shell(image, voxel_mm, origin_mm, centre, axis, roi_mm=roi_mm)
-            for centre in lv_candidates(image, voxel_mm, origin_mm, n_candidates) for axis in initial_axes()]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the fits are thousands of tiny steps: threads only add synchronisation
+    try:
+        fits = [fit_lv_shell(image, voxel_mm, origin_mm, centre, axis, roi_mm=roi_mm)
+                for centre in lv_candidates(image, voxel_mm, origin_mm, n_candidates) for axis in initial_axes()]
+    finally:
+        torch.set_num_threads(threads)
     return max(fits, key=lambda fit: fit.score)
 
 
