@@ -11,7 +11,6 @@ image (:mod:`mumap.data.normalization`).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,10 +128,7 @@ class MuMapDataModule(L.LightningDataModule):
         if self.splits:
             return
         listing = self.root / "studies.csv"
-        if not listing.is_file():
-            raise io.DatasetError(f"{listing}: not found — build a cohort (make data) or import one (mumap import)")
-        with open(listing, newline="") as f:
-            rows = list(csv.DictReader(f))
+        rows = io.read_studies(listing)
         for split in ("train", "val", "test"):
             chosen = [row for row in rows if row["split"] == split][: self.max_studies]
             self.splits[split] = [load_study(self.root, row, self.inputs, self.normalization, split != "train")

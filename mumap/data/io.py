@@ -71,6 +71,15 @@ def _axis_aligned(affine: np.ndarray) -> bool:
     return bool(np.allclose(rotation, np.diag(np.diag(rotation)), atol=1e-4 * np.abs(rotation).max()))
 
 
+def read_studies(listing: str | Path) -> list[dict]:
+    """The rows of a dataset's ``studies.csv``."""
+    listing = Path(listing)
+    if not listing.is_file():
+        raise DatasetError(f"{listing}: not found — build a cohort (make data) or import one (mumap import)")
+    with open(listing, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
     path = Path(path)
     tmp = path.with_name(".tmp-" + path.name)

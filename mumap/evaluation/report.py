@@ -1,0 +1,192 @@
+"""The evaluation report of a training run: ``python evaluate.py run=<training output dir> split=test``.
+
+Per study of the split: the predicted μ-map (bed reinserted) → NMAE against the CT μ-map; PRAC
+(10 × 3, one parallel-hole system matrix per grid) of the nAC image with the CT μ-map (CTAC), the
+predicted one (DLAC) and the uniform body-contour one (uniform AC); the LV frame found **once, on
+CTAC** — as a reader orients the study once — and applied to the CTAC, DLAC, nAC and uniform-AC images,
+so that their polar maps are pixel-aligned; 17-segment APE, pixel distance and Pearson R against CTAC.
+NMAE uses the network's output as it is; PRAC gets it clipped at 0 (μ cannot be negative).
+
+Pooling, as in the paper: NMAE mean ± std over studies; APE mean ± std over all study × segment
+values; pixel distance mean ± std over all polar-map pixels of all studies; Pearson R over all pixels.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from rich.progress import Progress
+
+from mumap.data import io
+from mumap.data.bed import reinsert_bed, remove_bed
+from mumap.evaluation.baselines import uniform_mu_map
+from mumap.evaluation.figures import bland_altman_figure, mu_map_figure, polar_correlation_figure, polar_maps_figure
+from mumap.evaluation.metrics import nmae, pearson_r, segment_ape
+from mumap.evaluation.polar import find_lv, polar_map, segment_scores
+from mumap.figures import save_figure
+from mumap.spect.geometry import ImageGrid
+from mumap.spect.prac import prac, prac_projector
+from mumap.training.modules import DistanceModule
+
+METHODS = ("DLAC", "nAC", "uniform AC")  # each compared with CTAC
+PAPER = {"nmae": "0.020 ± 0.007", "ape DLAC": "1.155 ± 0.769", "ape nAC": "7.264",
+         "pixel DLAC": "3.095 ± 3.199", "pixel nAC": "8.559", "r DLAC": "0.97", "r nAC": "0.79"}
+POLAR_SIZE = 512  # the paper's polar grid (Fig. 7)
+
+
+def load_run(run: str | Path, checkpoint: str = "best") -> tuple[DictConfig, DistanceModule, Path]:
+    """The training config, the generator module (eval mode) and the checkpoint path of a run directory."""
+    from mumap.training.train import build_module
+
+    run = Path(run)
+    config = run / ".hydra" / "config.yaml"
+    if not config.is_file():
+        raise FileNotFoundError(f"{config}: not found — is {run} a training output directory?")
+    cfg = OmegaConf.load(config)
+    if checkpoint in ("best", "last"):
+        pattern = "best-*.ckpt" if checkpoint == "best" else "last.ckpt"
+        found = sorted((run / "checkpoints").glob(pattern), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise FileNotFoundError(f"{run / 'checkpoints'}: no {pattern} — has the run saved a checkpoint?")
+        path = found[-1]
+    else:
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: checkpoint not found")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    module = build_module(cfg, len(state["hyper_parameters"]["inputs"]))
+    module.load_state_dict(state["state_dict"])
+    return cfg, module.eval(), path
+
+
+def evaluate_study(root: Path, row: dict, module: DistanceModule, projectors: dict) -> dict:
+    """All numbers and images of one study (see the module docstring); ``projectors`` caches PRAC
+    system matrices by grid."""
+    start = time.perf_counter()
+    nac, voxel_mm, origin_mm = io.load_nifti(root / row["nac"])
+    mu_ct, _, _ = io.load_nifti(root / row["mumap"])
+    inputs = np.stack([io.load_nifti(root / row[c])[0] for c in module.hparams.inputs]).astype(np.float32)
+    _, bed = remove_bed(mu_ct.astype(np.float32), voxel_mm)
+    predicted = reinsert_bed(module.predict_mu_map(torch.from_numpy(inputs)).cpu().numpy(), bed)
+    uniform = reinsert_bed(uniform_mu_map(nac), bed)
+    grid = ImageGrid(nac.shape, tuple(float(v) for v in voxel_mm))
+    if grid not in projectors:
+        projectors[grid] = prac_projector(grid)
+    projector = projectors[grid]
+    images = {"CTAC": prac(nac, mu_ct, projector).numpy(), "DLAC": prac(nac, np.clip(predicted, 0, None), projector).numpy(),
+              "nAC": nac, "uniform AC": prac(nac, uniform, projector).numpy()}
+    frame = find_lv(images["CTAC"], voxel_mm, origin_mm)
+    maps = {name: polar_map(image, frame, voxel_mm, origin_mm, POLAR_SIZE) for name, image in images.items()}
+    scores = {name: segment_scores(m) for name, m in maps.items()}
+    row_out = {"id": row["id"], "nmae": float(nmae(torch.from_numpy(predicted), torch.from_numpy(mu_ct))),
+               "nmae_uniform": float(nmae(torch.from_numpy(uniform), torch.from_numpy(mu_ct)))}
+    for name in METHODS:
+        row_out[f"ape {name}"] = float(segment_ape(scores[name], scores["CTAC"]).mean())
+        row_out[f"pixel {name}"] = float(np.nanmean(np.abs(maps[name] - maps["CTAC"])))
+        row_out[f"r {name}"] = pearson_r(maps[name], maps["CTAC"])
+    row_out["seconds"] = time.perf_counter() - start
+    row_out["lv"] = json.dumps(frame.to_dict())
+    return {"row": row_out, "maps": maps, "scores": scores, "mu": (mu_ct, predicted), "frame": frame,
+            "voxel_mm": voxel_mm, "origin_mm": origin_mm}
+
+
+def pooled(results: list[dict]) -> dict[str, float]:
+    """Split-level metrics from per-study results (pooling as in the module docstring)."""
+    out = {"studies": len(results), "nmae_mean": float(np.mean([r["row"]["nmae"] for r in results])),
+           "nmae_std": float(np.std([r["row"]["nmae"] for r in results])),
+           "nmae_uniform_mean": float(np.mean([r["row"]["nmae_uniform"] for r in results]))}
+    for name in METHODS:
+        ape = np.concatenate([segment_ape(r["scores"][name], r["scores"]["CTAC"]) for r in results])
+        pixel = np.concatenate([np.abs(r["maps"][name] - r["maps"]["CTAC"]).ravel() for r in results])
+        pixel = pixel[np.isfinite(pixel)]
+        values = np.concatenate([r["maps"][name].ravel() for r in results])
+        reference = np.concatenate([r["maps"]["CTAC"].ravel() for r in results])
+        out.update({f"ape {name} mean": float(ape.mean()), f"ape {name} std": float(ape.std()),
+                    f"pixel {name} mean": float(pixel.mean()), f"pixel {name} std": float(pixel.std()),
+                    f"r {name}": pearson_r(values, reference)})
+    out["seconds_per_study"] = float(np.mean([r["row"]["seconds"] for r in results]))
+    return out
+
+
+def summary_table(metrics: dict[str, float]) -> str:
+    """Markdown table: ours (DLAC, nAC, uniform AC) next to the paper's figures."""
+    lines = ["| metric | paper DLAC | ours DLAC | paper nAC | ours nAC | ours uniform AC |",
+             "|---|---|---|---|---|---|",
+             f"| NMAE of the μ-map | {PAPER['nmae']} | {metrics['nmae_mean']:.3f} ± {metrics['nmae_std']:.3f} | – | – "
+             f"| {metrics['nmae_uniform_mean']:.3f} |"]
+    for key, label in (("ape", "segment APE (%)"), ("pixel", "pixel distance (%-points)")):
+        cells = [f"{metrics[f'{key} {m} mean']:.3f} ± {metrics[f'{key} {m} std']:.3f}" for m in METHODS]
+        lines.append(f"| {label} | {PAPER[f'{key} DLAC']} | {cells[0]} | {PAPER[f'{key} nAC']} | {cells[1]} "
+                     f"| {cells[2]} |")
+    lines.append(f"| Pearson R (polar pixels) | {PAPER['r DLAC']} | {metrics['r DLAC']:.3f} | {PAPER['r nAC']} | "
+                 f"{metrics['r nAC']:.3f} | {metrics['r uniform AC']:.3f} |")
+    return "\n".join(lines)
+
+
+def write_report(run: str | Path, split: str = "test", checkpoint: str = "best", max_studies: int | None = None,
+                 out: str | Path | None = None, progress: bool = True) -> dict[str, float]:
+    """Evaluate a run on a split and write the report folder (default ``<run>/report-<split>``):
+    ``metrics.json``, ``studies.csv``, ``polar/<study>.npz``, ``fig4…fig7`` PNGs and ``summary.md``."""
+    cfg, module, checkpoint_path = load_run(run, checkpoint)
+    root = Path(cfg.data.root)
+    rows = [r for r in io.read_studies(root / "studies.csv") if r["split"] == split][:max_studies]
+    if not rows:
+        raise ValueError(f"{root / 'studies.csv'}: no study in split {split!r}")
+    out = Path(out or Path(run) / f"report-{split}")
+    (out / "polar").mkdir(parents=True, exist_ok=True)
+    results, projectors = [], {}
+    with Progress(disable=not progress) as bar:
+        task = bar.add_task(f"evaluating {split}", total=len(rows))
+        for row in rows:
+            result = evaluate_study(root, row, module, projectors)
+            _save_npz(out / "polar" / f"{row['id']}.npz", {**{f"map {k}": v for k, v in result["maps"].items()},
+                                                           **{f"scores {k}": v for k, v in result["scores"].items()}})
+            results.append(result)
+            bar.advance(task)
+    metrics = pooled(results)
+    io.write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
+    io.write_csv_atomic(out / "studies.csv", [r["row"] for r in results])
+    _figures(results, out)
+    table = summary_table(metrics)
+    io.write_text_atomic(out / "summary.md", f"# Evaluation of {run} ({split}, {len(results)} studies)\n\n"
+                         f"Checkpoint: `{checkpoint_path}`; data: `{root}`.\n\n{table}\n\n"
+                         + "".join(f"![{name}]({name}.png)\n\n" for name in
+                                   ("fig4_mu_map", "fig5_polar_maps", "fig6_bland_altman", "fig7_correlation")))
+    return metrics
+
+
+def _figures(results: list[dict], out: Path) -> None:
+    """Fig. 4/5 for the study of median NMAE; Fig. 6/7 over all studies."""
+    median = sorted(results, key=lambda r: r["row"]["nmae"])[len(results) // 2]
+    mu_ct, predicted = median["mu"]
+    centre = tuple(round((median["frame"].centre_mm[2 - i] - median["origin_mm"][i]) / median["voxel_mm"][i])
+                   for i in range(3))
+    centre = tuple(int(np.clip(c, 0, n - 1)) for c, n in zip(centre, mu_ct.shape, strict=True))
+    study = median["row"]["id"]
+    save_figure(mu_map_figure(mu_ct, predicted, median["voxel_mm"], centre, f"{study}: μ-maps through the LV"),
+                out / "fig4_mu_map.png")
+    save_figure(polar_maps_figure(median["maps"], f"{study}: polar maps", difference_to="CTAC"),
+                out / "fig5_polar_maps.png")
+    reference = np.stack([r["scores"]["CTAC"] for r in results])
+    save_figure(bland_altman_figure({m: np.stack([r["scores"][m] for r in results]) for m in METHODS}, reference,
+                                    "17-segment scores against CTAC"), out / "fig6_bland_altman.png")
+    save_figure(polar_correlation_figure({m: [r["maps"][m] for r in results] for m in METHODS},
+                                         [r["maps"]["CTAC"] for r in results], title="polar-map pixels"),
+                out / "fig7_correlation.png")
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    buffer = _io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    tmp = path.with_name(".tmp-" + path.name)
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(path)
+
+
+__all__ = ["evaluate_study", "load_run", "pooled", "summary_table", "write_report"]
