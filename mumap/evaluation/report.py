@@ -38,6 +38,7 @@ METHODS = ("DLAC", "nAC", "uniform AC")  # each compared with CTAC
 PAPER = {"nmae": "0.020 ± 0.007", "ape DLAC": "1.155 ± 0.769", "ape nAC": "7.264",
          "pixel DLAC": "3.095 ± 3.199", "pixel nAC": "8.559", "r DLAC": "0.97", "r nAC": "0.79"}
 POLAR_SIZE = 512  # the paper's polar grid (Fig. 7)
+FIGURES = ("fig4_mu_map", "fig5_polar_maps", "fig6_bland_altman", "fig7_correlation")
 
 
 def load_run(run: str | Path, checkpoint: str = "best") -> tuple[DictConfig, DistanceModule, Path]:
@@ -79,8 +80,9 @@ def evaluate_study(root: Path, row: dict, module: DistanceModule, projectors: di
     if grid not in projectors:
         projectors[grid] = prac_projector(grid)
     projector = projectors[grid]
-    images = {"CTAC": prac(nac, mu_ct, projector).numpy(), "DLAC": prac(nac, np.clip(predicted, 0, None), projector).numpy(),
-              "nAC": nac, "uniform AC": prac(nac, uniform, projector).numpy()}
+    images = {"CTAC": prac(nac, mu_ct, projector).numpy(),
+              "DLAC": prac(nac, np.clip(predicted, 0, None), projector).numpy(), "nAC": nac,
+              "uniform AC": prac(nac, uniform, projector).numpy()}
     frame = find_lv(images["CTAC"], voxel_mm, origin_mm)
     maps = {name: polar_map(image, frame, voxel_mm, origin_mm, POLAR_SIZE) for name, image in images.items()}
     scores = {name: segment_scores(m) for name, m in maps.items()}
@@ -131,15 +133,22 @@ def summary_table(metrics: dict[str, float]) -> str:
 
 def write_report(run: str | Path, split: str = "test", checkpoint: str = "best", max_studies: int | None = None,
                  out: str | Path | None = None, progress: bool = True) -> dict[str, float]:
-    """Evaluate a run on a split and write the report folder (default ``<run>/report-<split>``):
-    ``metrics.json``, ``studies.csv``, ``polar/<study>.npz``, ``fig4…fig7`` PNGs and ``summary.md``."""
+    """Evaluate a run's checkpoint on a split into the report folder (default ``<run>/report-<split>``)."""
     cfg, module, checkpoint_path = load_run(run, checkpoint)
-    root = Path(cfg.data.root)
+    return report_split(cfg.data.root, module, split, out or Path(run) / f"report-{split}", max_studies,
+                        f"{run}, checkpoint `{checkpoint_path}`", progress)
+
+
+def report_split(root: str | Path, module: DistanceModule, split: str, out: str | Path,
+                 max_studies: int | None = None, source: str = "", progress: bool = True) -> dict[str, float]:
+    """Evaluate ``module`` on a split of the dataset at ``root`` and write the report folder ``out``:
+    ``metrics.json``, ``studies.csv``, ``polar/<study>.npz``, ``fig4…fig7`` PNGs and ``summary.md``."""
+    root, out = Path(root), Path(out)
     rows = [r for r in io.read_studies(root / "studies.csv") if r["split"] == split][:max_studies]
     if not rows:
         raise ValueError(f"{root / 'studies.csv'}: no study in split {split!r}")
-    out = Path(out or Path(run) / f"report-{split}")
     (out / "polar").mkdir(parents=True, exist_ok=True)
+    module.eval()
     results, projectors = [], {}
     with Progress(disable=not progress) as bar:
         task = bar.add_task(f"evaluating {split}", total=len(rows))
@@ -153,11 +162,9 @@ def write_report(run: str | Path, split: str = "test", checkpoint: str = "best",
     io.write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
     io.write_csv_atomic(out / "studies.csv", [r["row"] for r in results])
     _figures(results, out)
-    table = summary_table(metrics)
-    io.write_text_atomic(out / "summary.md", f"# Evaluation of {run} ({split}, {len(results)} studies)\n\n"
-                         f"Checkpoint: `{checkpoint_path}`; data: `{root}`.\n\n{table}\n\n"
-                         + "".join(f"![{name}]({name}.png)\n\n" for name in
-                                   ("fig4_mu_map", "fig5_polar_maps", "fig6_bland_altman", "fig7_correlation")))
+    io.write_text_atomic(out / "summary.md", f"# Evaluation on {split} ({len(results)} studies)\n\n"
+                         f"Model: {source}; data: `{root}`.\n\n{summary_table(metrics)}\n\n"
+                         + "".join(f"![{name}]({name}.png)\n\n" for name in FIGURES))
     return metrics
 
 
@@ -189,4 +196,3 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp.replace(path)
 
 
-__all__ = ["evaluate_study", "load_run", "pooled", "summary_table", "write_report"]

@@ -1,4 +1,5 @@
-"""Training callbacks: mid-slice images of the first validation study after every validation epoch."""
+"""Training callbacks: mid-slice images of the first validation study after every validation epoch, and
+the evaluation report (:mod:`mumap.evaluation.report`) of the best checkpoint after ``fit``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import lightning as L
 import numpy as np
+import torch
 from torch import Tensor
 
 from mumap.figures import plt, save_figure
@@ -54,3 +56,30 @@ class MidSliceImages(L.Callback):
 
 def _volume(t: Tensor) -> np.ndarray:
     return t.detach().float().cpu().numpy()[0, 0]
+
+
+class PostFitEvaluation(L.Callback):
+    """After ``fit`` (rank 0): load the best checkpoint's weights, write the evaluation report of
+    ``split`` (at most ``max_studies`` studies) to ``directory``, and log its pooled metrics as
+    ``report/<metric>`` and its figures (W&B) to the run's loggers — the same report as ``evaluate.py``."""
+
+    def __init__(self, directory: str | Path, split: str = "test", max_studies: int | None = None):
+        self.directory, self.split, self.max_studies = Path(directory), split, max_studies
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from mumap.evaluation.report import FIGURES, report_split
+
+        if not trainer.is_global_zero or trainer.datamodule is None or not trainer.datamodule.splits.get(self.split):
+            return
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if best:
+            pl_module.load_state_dict(torch.load(best, map_location=pl_module.device, weights_only=False)["state_dict"])
+        metrics = report_split(trainer.datamodule.root, pl_module, self.split, self.directory, self.max_studies,
+                               f"best checkpoint `{best or 'last weights'}`", progress=False)
+        for logger in trainer.loggers:
+            logger.log_metrics({f"report/{k.replace(' ', '_')}": v for k, v in metrics.items()},
+                               step=trainer.global_step)
+            logger.save()
+            if hasattr(logger, "log_image"):
+                logger.log_image(key="report/figures", images=[str(self.directory / f"{f}.png") for f in FIGURES],
+                                 step=trainer.global_step)

@@ -15,7 +15,7 @@ from torch import nn
 from mumap.data.datamodule import MuMapDataModule
 from mumap.models.discriminators import ClassifierDiscriminator, PatchGANDiscriminator
 from mumap.models.generator import UNet3D
-from mumap.training.callbacks import MidSliceImages
+from mumap.training.callbacks import MidSliceImages, PostFitEvaluation
 from mumap.training.modules import CGANModule, DistanceModule
 
 
@@ -96,8 +96,11 @@ def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, float]:
     module = build_module(cfg, datamodule.in_channels)
     checkpoint = ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="best-{epoch}", monitor="val/l1",
                                  mode="min", save_last=True)
-    trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer, resolve=True),
-                        callbacks=[checkpoint, MidSliceImages(output_dir / "images")],
+    callbacks = [checkpoint, MidSliceImages(output_dir / "images")]
+    if cfg.evaluation.enabled:
+        callbacks.append(PostFitEvaluation(output_dir / f"report-{cfg.evaluation.split}", cfg.evaluation.split,
+                                           cfg.evaluation.max_studies))
+    trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer, resolve=True), callbacks=callbacks,
                         logger=build_loggers(cfg, output_dir), default_root_dir=output_dir)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}

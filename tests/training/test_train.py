@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,12 @@ def test_smoke_run_trains_tests_and_resumes(tiny_cohort, tmp_path):
     checkpoint = torch.load(last, weights_only=False)
     assert checkpoint["hyper_parameters"]["normalization"] == "gaussian"
     assert (out / "csv" / "metrics.csv").is_file()
+    # the post-fit evaluation wrote the report of one test study and logged its pooled metrics
+    report = json.loads((out / "report-test" / "metrics.json").read_text())
+    assert report["studies"] == 1 and (out / "report-test" / "fig5_polar_maps.png").is_file()
+    with open(out / "csv" / "metrics.csv", newline="") as f:
+        logged = [float(row["report/nmae_mean"]) for row in csv.DictReader(f) if row.get("report/nmae_mean")]
+    assert logged == [pytest.approx(report["nmae_mean"])]
     resumed = _smoke(tiny_cohort, "trainer.max_epochs=2", "normalization=gaussian", "ckpt_path=last")
     run(resumed, out)
     assert torch.load(last, weights_only=False)["epoch"] == 1  # continued, not restarted
