@@ -11,26 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf, open_dict
 
 from mumap.evaluation import report
-from mumap.training.train import run
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tiny_cohort, tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("smoke-run")
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=smoke", f"data.root={tiny_cohort}", "name=smoke"],
-                      return_hydra_config=True)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    run(cfg, output)
-    (output / ".hydra").mkdir()
-    OmegaConf.save(cfg, output / ".hydra" / "config.yaml", resolve=True)  # what Hydra writes for train.py
-    return output
 
 
 def test_evaluate_writes_a_consistent_report(smoke_run, tmp_path):
