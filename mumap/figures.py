@@ -1,12 +1,17 @@
-"""Shared figure plumbing: the headless matplotlib backend (import ``plt`` from here) and atomic PNG writes."""
+"""Shared figure plumbing: a headless matplotlib backend (import ``plt`` from here) and atomic PNG writes.
+
+Agg is chosen only when nothing chose a backend (``MPLBACKEND`` unset), so that Jupyter kernels, which
+set it, keep their inline plots after importing mumap."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if not os.environ.get("MPLBACKEND"):
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 

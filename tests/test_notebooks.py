@@ -54,3 +54,6 @@ def test_walkthrough_notebook_runs_one_study(tiny_cohort, smoke_run, tmp_path):
     notebook = _execute("study_walkthrough.ipynb", {"MUMAP_DATA": str(tiny_cohort), "MUMAP_RUN": str(smoke_run)},
                         tmp_path)
     assert "max |live − cohort| / max" in _outputs(notebook)
+    images = sum("image/png" in output.get("data", {}) for cell in notebook.cells if cell.cell_type == "code"
+                 for output in cell.outputs)
+    assert images >= 6  # the figures are shown inline, not dropped by a headless backend
