@@ -16,3 +16,12 @@ def double_conv(in_channels: int, out_channels: int, dropout: float | None = Non
     """Two :func:`conv_bn_relu` in a row, the unit of every U-Net and discriminator level."""
     return nn.Sequential(conv_bn_relu(in_channels, out_channels, dropout),
                          conv_bn_relu(out_channels, out_channels, dropout))
+
+
+def level_features(filters: int, depth: int, width: float = 1.0) -> list[int]:
+    """Filters per level, doubling from ``filters`` × ``width`` (at least 1) over ``depth`` levels: how the
+    configs size the paper's networks (unet4: 64 × 4 levels, unet5: 32 × 5) and shrink them for a CPU."""
+    if depth < 1 or filters < 1 or width <= 0:
+        raise ValueError(f"need depth ≥ 1, filters ≥ 1, width > 0; got {depth}, {filters}, {width}")
+    base = max(1, round(filters * width))
+    return [base * 2**level for level in range(depth)]

@@ -2,9 +2,10 @@
 
 Both validate on whole volumes with MONAI's sliding-window inference. As in the paper the bed is
 reinserted into the prediction before evaluation, so every metric compares the full μ-map with the
-full true one: ``val/l1`` (the checkpoint criterion, as in the paper) and ``val/nmae``; at test time
-also ``test/nmae_uniform``, the uniform body-contour baseline of the same studies
-(:mod:`mumap.evaluation.baselines`). The cGAN optimises manually: per batch one discriminator step
+full true one: ``val/l1`` (the checkpoint criterion, as in the paper), ``val/nmae``, ``val/nmae_uniform``
+(the uniform body-contour baseline of the same studies, :mod:`mumap.evaluation.baselines`) and the
+structure ratios ``val/contrast`` and ``val/roughness`` of :mod:`mumap.training.convergence`; the same
+under ``test/``. The cGAN optimises manually: per batch one discriminator step
 on (real, generated) pairs, then one generator step on λ_adv·L_adv + λ_dist·L_dist (both Adam).
 """
 
@@ -20,6 +21,7 @@ from torch.optim import Optimizer
 
 from mumap.data.normalization import normalize_channels
 from mumap.evaluation.metrics import nmae
+from mumap.training.convergence import contrast_ratio, roughness_ratio
 from mumap.training.losses import adversarial_loss, discriminator_loss, distance_loss
 
 
@@ -95,11 +97,12 @@ class DistanceModule(L.LightningModule):
         """Metrics of one whole study (batch of 1) with the bed reinserted; returns the images."""
         x, target, bed, uniform, _ = batch
         with_bed = bed > 0
-        prediction = torch.where(with_bed, bed, self.predict_volume(x))
+        predicted = self.predict_volume(x)
+        prediction = torch.where(with_bed, bed, predicted)
         truth = target + bed
-        metrics = {"l1": (prediction - truth).abs().mean(), "nmae": nmae(prediction, truth)}
-        if stage == "test":
-            metrics["nmae_uniform"] = nmae(torch.where(with_bed, bed, uniform), truth)
+        metrics = {"l1": (prediction - truth).abs().mean(), "nmae": nmae(prediction, truth),
+                   "nmae_uniform": nmae(torch.where(with_bed, bed, uniform), truth),
+                   "contrast": contrast_ratio(predicted, target), "roughness": roughness_ratio(predicted, target)}
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, prog_bar=True, batch_size=1, sync_dist=True)
         return {"input": x[:, :1], "prediction": prediction, "target": truth}
 

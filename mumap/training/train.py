@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -13,9 +16,11 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from mumap.data.datamodule import MuMapDataModule
+from mumap.models.blocks import level_features
 from mumap.models.discriminators import ClassifierDiscriminator, PatchGANDiscriminator
 from mumap.models.generator import UNet3D
 from mumap.training.callbacks import MidSliceImages, PostFitEvaluation
+from mumap.training.convergence import BestEpochMetrics, Verdict
 from mumap.training.modules import CGANModule, DistanceModule
 
 
@@ -29,6 +34,8 @@ def fast_precision() -> str:
     flags = cpuinfo.read_text() if cpuinfo.is_file() else ""
     return "bf16-mixed" if "avx512_bf16" in flags or "amx_bf16" in flags else "32-true"
 
+
+log = logging.getLogger(__name__)
 
 OmegaConf.register_new_resolver("fast_precision", fast_precision, replace=True)
 
@@ -46,7 +53,8 @@ def build_datamodule(cfg: DictConfig) -> MuMapDataModule:
 
 def build_module(cfg: DictConfig, in_channels: int) -> DistanceModule:
     """The LightningModule of ``cfg.training`` (cgan or distance), in channels-last memory if asked."""
-    generator = UNet3D(in_channels, 1, list(cfg.model.features), cfg.model.bottleneck_dropout)
+    m = cfg.model
+    generator = UNet3D(in_channels, 1, level_features(m.filters, m.depth, m.width), m.bottleneck_dropout)
     common = {"loss": cfg.loss.name, "lr": cfg.training.lr, "lr_schedule": cfg.training.lr_schedule,
               "patch_size": list(cfg.data.patch_size),
               "normalization": cfg.normalization.kind, "inputs": [cfg.data.input, *cfg.data.extra_inputs]}
@@ -61,12 +69,14 @@ def build_module(cfg: DictConfig, in_channels: int) -> DistanceModule:
 
 
 def _discriminator(cfg: DictConfig, in_channels: int) -> nn.Module:
-    if cfg.discriminator.kind == "classifier":
-        return ClassifierDiscriminator(list(cfg.data.patch_size), in_channels, list(cfg.discriminator.features),
-                                       list(cfg.discriminator.fully_connected))
-    if cfg.discriminator.kind == "patchgan":
-        return PatchGANDiscriminator(in_channels, list(cfg.discriminator.features))
-    raise ValueError(f"discriminator.kind must be classifier or patchgan, got {cfg.discriminator.kind!r}")
+    d = cfg.discriminator
+    features = level_features(d.filters, d.depth, d.width)
+    if d.kind == "classifier":
+        fully_connected = [max(1, round(units * d.width)) for units in d.fully_connected]
+        return ClassifierDiscriminator(list(cfg.data.patch_size), in_channels, features, fully_connected)
+    if d.kind == "patchgan":
+        return PatchGANDiscriminator(in_channels, features)
+    raise ValueError(f"discriminator.kind must be classifier or patchgan, got {d.kind!r}")
 
 
 def build_loggers(cfg: DictConfig, output_dir: Path) -> list[Logger]:
@@ -81,8 +91,27 @@ def build_loggers(cfg: DictConfig, output_dir: Path) -> list[Logger]:
     return loggers
 
 
-def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, float]:
-    """Train (resuming from ``cfg.ckpt_path``), then test the best checkpoint; returns the logged metrics."""
+@dataclass
+class RunResult:
+    """What a run leaves: the metrics logged last (after the test, if any), the best checkpoint, the
+    validation metrics of its epoch and the convergence verdict on them (:mod:`mumap.training.convergence`)."""
+
+    metrics: dict[str, float]
+    best_checkpoint: str
+    best_epoch: dict[str, float]
+    verdict: Verdict
+
+    def trial_record(self, cfg: DictConfig) -> dict[str, Any]:
+        """The mapping ``train.py`` returns, which a search stores per trial: ``objective`` (the best
+        epoch's validation NMAE), its metrics, the checkpoint, the verdict and the resolved config."""
+        return {"objective": self.best_epoch.get("val/nmae", float("nan")), "val_metrics": self.best_epoch,
+                "checkpoint": self.best_checkpoint, "converged": self.verdict.converged,
+                "convergence": self.verdict.reason, "config": OmegaConf.to_container(cfg, resolve=True)}
+
+
+def run(cfg: DictConfig, output_dir: str | Path) -> RunResult:
+    """Train (resuming from ``cfg.ckpt_path``), judge convergence at the best epoch, then test the best
+    checkpoint."""
     output_dir = Path(output_dir)
     ckpt_path, last = cfg.ckpt_path, output_dir / "checkpoints" / "last.ckpt"
     if ckpt_path is None and last.is_file():
@@ -96,15 +125,20 @@ def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, float]:
     module = build_module(cfg, datamodule.in_channels)
     checkpoint = ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="best-{epoch}", monitor="val/l1",
                                  mode="min", save_last=True)
-    callbacks = [checkpoint, MidSliceImages(output_dir / "images")]
+    best_epoch = BestEpochMetrics("val/l1")
+    callbacks = [checkpoint, best_epoch, MidSliceImages(output_dir / "images")]
     if cfg.evaluation.enabled:
         callbacks.append(PostFitEvaluation(output_dir / f"report-{cfg.evaluation.split}", cfg.evaluation.split,
                                            cfg.evaluation.max_studies))
     trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer, resolve=True), callbacks=callbacks,
                         logger=build_loggers(cfg, output_dir), default_root_dir=output_dir)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    verdict = best_epoch.verdict()
+    (log.info if verdict.converged else log.warning)(
+        f"Best epoch {best_epoch.metrics['epoch']:.0f} (val/nmae {best_epoch.metrics['val/nmae']:.4f}): "
+        f"{verdict.reason}")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.test and datamodule.splits["test"]:
         results = trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint.best_model_path or None)
         metrics.update({k: float(v) for k, v in results[0].items()})
-    return metrics
+    return RunResult(metrics, checkpoint.best_model_path, best_epoch.metrics, verdict)

@@ -47,8 +47,11 @@ def test_quick_experiment_picks_a_precision_the_hardware_runs_fast():
 def test_paper_experiment_is_the_papers_best_configuration():
     cfg = _compose("experiment=paper")
     assert list(cfg.data.patch_size) == [64, 64, 64] and cfg.data.batch_size == 32
-    assert list(cfg.model.features) == [64, 128, 256, 512] and cfg.discriminator.kind == "classifier"
-    assert list(cfg.discriminator.features) == [64, 128, 256] and list(cfg.discriminator.fully_connected) == [512, 128]
+    module = build_module(cfg, 1)
+    assert module.generator.features == (64, 128, 256, 512) and cfg.discriminator.kind == "classifier"
+    linears = [m.out_features for m in module.discriminator.modules() if isinstance(m, torch.nn.Linear)]
+    convs = [m.out_channels for m in module.discriminator.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert convs == [64, 64, 128, 128, 256, 256] and linears == [512, 128, 1]
     assert (cfg.training.lambda_adv, cfg.training.lambda_dist, cfg.training.lr) == (1.0, 100.0, 1e-3)
     assert cfg.normalization.kind == "mean" and cfg.loss.name == "l1" and cfg.trainer.max_epochs == 100
 
@@ -93,7 +96,7 @@ def test_one_optimisation_step_changes_the_weights(tiny_cohort, tmp_path, traini
 def test_smoke_run_trains_tests_and_resumes(tiny_cohort, tmp_path):
     out = tmp_path / "run"
     cfg = _smoke(tiny_cohort, "trainer.max_epochs=1", "normalization=gaussian")
-    metrics = run(cfg, out)
+    metrics = run(cfg, out).metrics
     assert {"val/l1", "val/nmae", "test/l1", "test/nmae", "test/nmae_uniform"} <= set(metrics)
     assert 0.01 < metrics["test/nmae_uniform"] < 0.2 and metrics["test/nmae"] > 0
     assert (out / "images" / "val-epoch=000.png").stat().st_size > 10_000

@@ -1,0 +1,106 @@
+"""Did a training run converge? A rule instead of the paper's look at a few predicted μ-maps.
+
+The paper discarded 50 of 215 random-search runs "that did not converge to predict adequate
+attenuation maps", sorted out by eye. mumap judges each run at its best validation epoch (the epoch
+whose checkpoint is kept, lowest ``val/l1``) from three validation metrics, each the mean over the
+validation studies:
+
+- ``val/nmae`` ≥ ``val/nmae_uniform``: the prediction is no better than a uniform μ inside the body
+  outline found from the nAC image (:mod:`mumap.evaluation.baselines`) → ``no better than uniform``;
+- ``val/contrast`` < :data:`MIN_CONTRAST`: the prediction's spread inside the body is a small fraction
+  of the true μ-map's (lungs, bone and soft tissue flattened) → ``near-constant``;
+- ``val/roughness`` > :data:`MAX_ROUGHNESS`: the prediction's mean gradient inside the body is several
+  times the true one (checkerboard or speckle instead of anatomy) → ``noise``.
+
+A run that trains as intended predicts a slightly smoother map than the truth (contrast ≈ 0.8–1,
+roughness ≈ 0.7–1.2 on the quick cohort), so the thresholds leave a wide margin on both sides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+MIN_CONTRAST = 0.3
+MAX_ROUGHNESS = 2.5
+BODY_MU = 0.01  # cm⁻¹: voxels of the true μ-map (bed excluded) above this are the body
+METRICS = ("val/nmae", "val/nmae_uniform", "val/contrast", "val/roughness")
+
+
+def _body(target: Tensor) -> Tensor:
+    body = target > BODY_MU
+    if not body.any():
+        raise ValueError("the true μ-map has no voxel above 0.01 cm⁻¹ (no body)")
+    return body
+
+
+def contrast_ratio(prediction: Tensor, target: Tensor) -> Tensor:
+    """std of the predicted μ over the body of ``target`` / std of the true μ there (unitless; same shapes)."""
+    body = _body(target)
+    return prediction[body].float().std() / target[body].float().std().clamp_min(1e-8)
+
+
+def roughness_ratio(prediction: Tensor, target: Tensor) -> Tensor:
+    """Mean |finite difference| of the prediction over the body of ``target`` (3 axes of the last three
+    dimensions) / the same of the true μ-map (unitless)."""
+    body = _body(target)
+
+    def mean_gradient(volume: Tensor) -> Tensor:
+        total = volume.new_zeros(())
+        for axis in (-3, -2, -1):
+            step = volume.diff(dim=axis).abs()
+            inside = body.narrow(axis, 0, body.shape[axis] - 1) & body.narrow(axis, 1, body.shape[axis] - 1)
+            total = total + step[inside].float().mean()
+        return total
+
+    return mean_gradient(prediction.float()) / mean_gradient(target.float()).clamp_min(1e-8)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    converged: bool
+    reason: str  # "converged", or the failed criteria joined by "; "
+
+
+def judge(metrics: dict[str, float]) -> Verdict:
+    """Apply the rule of this module to the validation metrics of one epoch (keys :data:`METRICS`)."""
+    missing = [k for k in METRICS if k not in metrics]
+    if missing:
+        raise KeyError(f"the convergence rule needs {missing}")
+    failed = []
+    if not metrics["val/nmae"] < metrics["val/nmae_uniform"]:
+        failed.append(f"no better than uniform (NMAE {metrics['val/nmae']:.4f} ≥ {metrics['val/nmae_uniform']:.4f})")
+    if not metrics["val/contrast"] >= MIN_CONTRAST:
+        failed.append(f"near-constant (contrast {metrics['val/contrast']:.2f} < {MIN_CONTRAST})")
+    if not metrics["val/roughness"] <= MAX_ROUGHNESS:
+        failed.append(f"noise (roughness {metrics['val/roughness']:.2f} > {MAX_ROUGHNESS})")
+    return Verdict(not failed, "; ".join(failed) or "converged")
+
+
+class BestEpochMetrics(L.Callback):
+    """Keeps the validation metrics of the epoch with the lowest ``val/l1`` (the checkpoint criterion),
+    across resumes (saved in the checkpoint), so that a run is judged and reported at its best epoch."""
+
+    def __init__(self, monitor: str = "val/l1"):
+        self.monitor = monitor
+        self.metrics: dict[str, float] = {}
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        current = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        if not self.metrics or current[self.monitor] < self.metrics[self.monitor]:
+            self.metrics = {**current, "epoch": float(trainer.current_epoch)}
+
+    def verdict(self) -> Verdict:
+        return judge(self.metrics)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"metrics": dict(self.metrics)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.metrics = dict(state_dict["metrics"])
