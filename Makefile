@@ -41,6 +41,7 @@ bench: setup
 	$(PY) -m mumap.spect.bench
 	$(PY) -m mumap.training.bench
 	$(PY) -m mumap.evaluation.bench
+	$(PY) -m mumap.search.bench
 
 lint: setup
 	$(PY) -m ruff check .

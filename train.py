@@ -13,7 +13,8 @@ from mumap.training.train import run
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> dict[str, Any]:
     """Returns the run's record (objective = best validation NMAE), which ``-m hparams=random`` stores per trial."""
-    return run(cfg, HydraConfig.get().runtime.output_dir).trial_record(cfg)
+    runtime = HydraConfig.get().runtime
+    return run(cfg, runtime.output_dir).trial_record(cfg, dict(runtime.choices))
 
 
 if __name__ == "__main__":

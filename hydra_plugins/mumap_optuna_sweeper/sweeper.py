@@ -154,12 +154,13 @@ class OptunaSweeper(Sweeper):
             if not batch:
                 break
             with _heartbeats(study, [trial for trial, _ in batch], self.heartbeat_interval):
-                results = self.launcher.launch([overrides for _, overrides in batch], initial_job_idx=batch[0][0].number)
+                jobs = [overrides for _, overrides in batch]
+                results = self.launcher.launch(jobs, initial_job_idx=batch[0][0].number)
             for (trial, _), result in zip(batch, results, strict=True):
                 failures = 0 if self._tell(study, trial, result) else failures + 1
             returns.append(results)
             if failures >= self.max_failures:
-                raise RuntimeError(f"{failures} trials in a row failed; see their logs in {self.config.hydra.sweep.dir}")
+                raise RuntimeError(f"{failures} trials in a row failed; logs in {self.config.hydra.sweep.dir}")
         done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
         if done:
             log.info(f"Study {self.study_name!r}: {len(done)} complete trials, best #{study.best_trial.number} "
@@ -175,6 +176,7 @@ class OptunaSweeper(Sweeper):
             if self._claimed(study) >= self.n_trials:
                 break
             trial = study.ask()
+            _beat(study, trial)  # from now on a killed worker's trial is found stale and failed
             claimed_before = [t for t in study.get_trials(deepcopy=False, states=CLAIMED) if t.number < trial.number]
             if len(claimed_before) >= self.n_trials:  # another worker took the last slot meanwhile
                 trial.set_system_attr(SURPLUS, True)
@@ -194,7 +196,7 @@ class OptunaSweeper(Sweeper):
         """Record one finished job; returns whether it completed."""
         try:
             value = result.return_value  # raises the task's exception if it failed
-        except Exception as error:  # noqa: BLE001 — any task failure is a failed trial, the study goes on
+        except Exception as error:
             log.warning(f"Trial {trial.number} failed: {error!r}")
             trial.set_user_attr("error", repr(error)[:2000])
             study.tell(trial, state=TrialState.FAIL)
@@ -223,6 +225,10 @@ def _jsonable(value: Any) -> Any:
         return str(value)
 
 
+def _beat(study: optuna.Study, trial: optuna.Trial) -> None:
+    study._storage.record_heartbeat(trial._trial_id)  # Optuna's own heartbeat thread is private to optimize()
+
+
 @contextmanager
 def _heartbeats(study: optuna.Study, trials: Sequence[optuna.Trial], interval: int) -> Iterator[None]:
     """Record the trials' heartbeats every ``interval`` s while their jobs run, so that another worker
@@ -231,8 +237,8 @@ def _heartbeats(study: optuna.Study, trials: Sequence[optuna.Trial], interval: i
 
     def beat() -> None:
         while True:
-            for trial in trials:  # Optuna's own heartbeat thread is private to study.optimize
-                study._storage.record_heartbeat(trial._trial_id)
+            for trial in trials:
+                _beat(study, trial)
             if stop.wait(interval):
                 return
 

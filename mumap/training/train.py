@@ -101,12 +101,14 @@ class RunResult:
     best_epoch: dict[str, float]
     verdict: Verdict
 
-    def trial_record(self, cfg: DictConfig) -> dict[str, Any]:
+    def trial_record(self, cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
         """The mapping ``train.py`` returns, which a search stores per trial: ``objective`` (the best
-        epoch's validation NMAE), its metrics, the checkpoint, the verdict and the resolved config."""
+        epoch's validation NMAE), its metrics, the checkpoint, the verdict, the resolved config and the
+        config-group ``choices`` it was composed from (Hydra's ``runtime.choices``)."""
         return {"objective": self.best_epoch.get("val/nmae", float("nan")), "val_metrics": self.best_epoch,
                 "checkpoint": self.best_checkpoint, "converged": self.verdict.converged,
-                "convergence": self.verdict.reason, "config": OmegaConf.to_container(cfg, resolve=True)}
+                "convergence": self.verdict.reason, "config": OmegaConf.to_container(cfg, resolve=True),
+                "choices": {group: choice for group, choice in choices.items() if not group.startswith("hydra/")}}
 
 
 def run(cfg: DictConfig, output_dir: str | Path) -> RunResult:

@@ -49,3 +49,12 @@ def test_patchgan_scores_overlapping_patches():
     d = PatchGANDiscriminator(in_channels=2, features=(8, 16, 32))
     scores = d(torch.rand(2, 2, 32, 32, 32), torch.rand(2, 1, 32, 32, 32))
     assert scores.shape == (2, 1, 4, 4, 4)
+
+
+def test_level_features_double_per_level_and_scale_with_width():
+    from mumap.models.blocks import level_features
+
+    assert level_features(64, 4) == [64, 128, 256, 512] and level_features(32, 5, 0.25) == [8, 16, 32, 64, 128]
+    assert level_features(64, 2, 0.0625) == [4, 8] and level_features(3, 2, 0.1) == [1, 2]
+    with pytest.raises(ValueError, match="depth"):
+        level_features(64, 0)

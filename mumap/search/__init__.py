@@ -1,0 +1,1 @@
+"""Hyper-parameter search: analysis of Optuna studies run with ``python train.py -m hparams=random``."""

@@ -1,0 +1,135 @@
+"""The search analysis against scipy on a synthetic study table, and the convergence rule."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import create_trial
+from scipy import stats
+
+from mumap.search.analyze import analyze, main
+from mumap.training.convergence import contrast_ratio, judge, roughness_ratio
+
+SPACE = {"loss": CategoricalDistribution(["l1", "l2_gdl"]),
+         "discriminator": CategoricalDistribution(["classifier", "patchgan"]),
+         "training.lambda_adv": CategoricalDistribution([1, 100]),
+         "training.lambda_dist": CategoricalDistribution([1, 100])}
+
+
+def _synthetic_study(path) -> tuple[optuna.Study, dict]:
+    """48 trials: 20 vary the loss (NMAE normal, lower with l1), 20 the discriminator (NMAE skewed,
+    exponential, lower with the classifier), 8 vary both but did not converge (NMAE 0.3, λadv > λdist),
+    which the statistics must leave out."""
+    rng = np.random.default_rng(1)
+    study = optuna.create_study(study_name="synthetic", storage=f"sqlite:///{path}")
+    groups: dict = {"loss": {"l1": [], "l2_gdl": []}, "discriminator": {"classifier": [], "patchgan": []}}
+    for i in range(48):
+        converged = i < 40
+        lambdas = {"training.lambda_adv": 1 if converged else 100, "training.lambda_dist": 100 if converged else 1}
+        loss, discriminator = ("l1", "l2_gdl")[i % 2], ("classifier", "patchgan")[i % 2]
+        if i < 20:
+            params, value = {"loss": loss}, (0.024 if loss == "l1" else 0.027) + rng.normal(0, 0.002)
+            groups["loss"][loss].append(value)
+        elif converged:
+            params = {"discriminator": discriminator}
+            value = 0.022 + rng.exponential(0.001 if discriminator == "classifier" else 0.006)
+            groups["discriminator"][discriminator].append(value)
+        else:
+            params, value = {"loss": loss, "discriminator": discriminator}, 0.3
+        params |= lambdas
+        study.add_trial(create_trial(params=params, distributions={k: SPACE[k] for k in params}, value=value,
+                                     user_attrs={"converged": converged,
+                                                 "convergence": "converged" if converged else "near-constant"}))
+    return study, groups
+
+
+def _rows(path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_statistics_are_scipys_on_the_converged_trials(tmp_path):
+    study, groups = _synthetic_study(tmp_path / "optuna.db")
+    summary = analyze(tmp_path / "optuna.db", tmp_path / "report")
+    assert summary["complete"] == 48 and summary["converged"] == 40
+    best = min((t for t in study.trials if t.user_attrs["converged"]), key=lambda t: t.value)
+    assert summary["best_trial"] == best.number and summary["best_converged"]
+
+    choices = {(r["parameter"], r["choice"]): r for r in _rows(tmp_path / "report" / "choices.csv")}
+    for parameter, by_choice in groups.items():
+        for choice, values in by_choice.items():
+            row = choices[parameter, choice]
+            assert int(row["n"]) == len(values) == 10
+            assert float(row["mean"]) == pytest.approx(np.mean(values))
+            assert float(row["std"]) == pytest.approx(np.std(values, ddof=1))
+            assert float(row["shapiro_p"]) == pytest.approx(stats.shapiro(values).pvalue)
+    # non-convergence is counted per choice: all 8 had λadv = 100 > λdist = 1
+    assert (choices["training.lambda_adv", "100"]["not_converged"], choices["training.lambda_adv", "100"]["total"]) \
+        == ("8", "8")
+    assert choices["λadv vs λdist", "adv > dist"]["not_converged"] == "8"
+    assert choices["λadv vs λdist", "adv < dist"]["not_converged"] == "0"
+
+    tests = {r["parameter"]: r for r in _rows(tmp_path / "report" / "tests.csv")}
+    l1, l2 = groups["loss"]["l1"], groups["loss"]["l2_gdl"]
+    normal = stats.shapiro(l1).pvalue > 0.05 and stats.shapiro(l2).pvalue > 0.05
+    expected = stats.ttest_ind(l1, l2, equal_var=False) if normal else stats.mannwhitneyu(l1, l2)
+    assert tests["loss"]["test"] == ("welch-t" if normal else "mann-whitney-u")
+    assert float(tests["loss"]["p"]) == pytest.approx(expected.pvalue) and float(tests["loss"]["p"]) < 1e-3
+    classifier, patchgan = groups["discriminator"]["classifier"], groups["discriminator"]["patchgan"]
+    assert stats.shapiro(patchgan).pvalue < 0.05  # the skewed group is caught ...
+    assert tests["discriminator"]["test"] == "mann-whitney-u"  # ... and compared without assuming normality
+    u = stats.mannwhitneyu(classifier, patchgan, alternative="two-sided")
+    assert float(tests["discriminator"]["p"]) == pytest.approx(u.pvalue)
+    assert float(tests["discriminator"]["statistic"]) == pytest.approx(u.statistic)
+
+    report = (tmp_path / "report" / "summary.md").read_text()
+    assert "40 converged" in report and "fig3_loss.png" in report
+    assert (tmp_path / "report" / "fig3_discriminator.png").stat().st_size > 10_000
+    assert json.loads((tmp_path / "report" / "summary.json").read_text())["best_trial"] == best.number
+
+
+def test_analyze_cli_names_a_missing_database_and_an_ambiguous_storage(tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match="no Optuna database"):
+        main([str(tmp_path / "nothing.db")])
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    for name in ("a", "b"):
+        optuna.create_study(study_name=name, storage=url)
+    with pytest.raises(ValueError, match="holds 2 studies"):
+        main([url, "--out", str(tmp_path / "r")])
+
+
+def _phantom() -> torch.Tensor:
+    """A body (μ 0.15) with lungs (0.04) and a spine (0.25) in a 24³ volume of air."""
+    z, y, x = torch.meshgrid(*(torch.arange(24.0),) * 3, indexing="ij")
+    mu = torch.where((y - 12) ** 2 / 81 + (x - 12) ** 2 / 100 < 1, 0.15, 0.0)
+    mu = torch.where(((x - 8) ** 2 + (y - 11) ** 2 < 9) | ((x - 16) ** 2 + (y - 11) ** 2 < 9), 0.04, mu)
+    return torch.where((x - 12) ** 2 + (y - 17) ** 2 < 3, 0.25, mu)
+
+
+def test_structure_ratios_tell_anatomy_from_flat_and_noisy_maps():
+    truth = _phantom()
+    assert float(contrast_ratio(truth, truth)) == pytest.approx(1) and float(roughness_ratio(truth, truth)) == 1
+    flat = torch.where(truth > 0, 0.14, 0.0)
+    assert float(contrast_ratio(flat, truth)) < 0.05
+    noisy = truth + 0.05 * torch.randn(truth.shape, generator=torch.Generator().manual_seed(0))
+    assert float(roughness_ratio(noisy, truth)) > 4
+    blurred = torch.nn.functional.avg_pool3d(truth[None, None], 3, stride=1, padding=1)[0, 0]
+    assert 0.6 < float(contrast_ratio(blurred, truth)) < 1 and 0.7 < float(roughness_ratio(blurred, truth)) < 1.05
+
+
+def test_convergence_rule_names_every_failed_criterion():
+    good = {"val/nmae": 0.03, "val/nmae_uniform": 0.05, "val/contrast": 0.9, "val/roughness": 1.1}
+    assert judge(good).converged and judge(good).reason == "converged"
+    verdict = judge({**good, "val/nmae": 0.06, "val/contrast": 0.1})
+    assert not verdict.converged
+    assert verdict.reason.startswith("no better than uniform") and "near-constant" in verdict.reason
+    assert judge({**good, "val/roughness": 3.0}).reason.startswith("noise")
+    assert not judge({**good, "val/nmae": float("nan")}).converged
+    with pytest.raises(KeyError, match="val/contrast"):
+        judge({"val/nmae": 0.1, "val/nmae_uniform": 0.2, "val/roughness": 1})
