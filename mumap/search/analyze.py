@@ -221,7 +221,7 @@ def experiment_yaml(trial: FrozenTrial, study_name: str) -> str:
     lines = ["# @package _global_",
              f"# Best trial #{trial.number} of search {study_name!r}: validation NMAE {trial.value:.5f}, "
              f"{trial.user_attrs.get('convergence', 'converged')}.",
-             "# Exported by `python -m mumap.search.analyze`; `python train.py experiment=<this file's name>` trains it.",
+             "# Exported by `python -m mumap.search.analyze`; `python train.py experiment=<file name>` trains it.",
              "defaults:", *defaults, "  - _self_", ""]
     return "\n".join(lines) + OmegaConf.to_yaml(OmegaConf.from_dotlist(keys))
 
@@ -270,8 +270,8 @@ def _markdown(summary: dict, trials: list[Trial], analyses: list[ParameterAnalys
     lines = [f"# Search {summary['study']!r}", "",
              f"{summary['complete']} complete trials, {summary['converged']} converged "
              f"({summary['complete'] - summary['converged']} judged not converged), {summary['failed']} failed. "
-             f"Best {'converged' if summary['best_converged'] else '(none converged!)'}: trial {summary['best_trial']}, "
-             f"validation NMAE {summary['best_val_nmae']:.4f}.", ""]
+             f"Best {'converged' if summary['best_converged'] else '(none converged!)'}: "
+             f"trial {summary['best_trial']}, validation NMAE {summary['best_val_nmae']:.4f}.", ""]
     if "exported" in summary:
         lines += [f"Exported as `{summary['exported']}`.", ""]
     lines += ["Converged trials only; Shapiro–Wilk per group, then Welch's t-test where both groups look "

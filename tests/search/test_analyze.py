@@ -106,7 +106,7 @@ def test_analyze_cli_names_a_missing_database_and_an_ambiguous_storage(tmp_path,
 
 def _phantom() -> torch.Tensor:
     """A body (μ 0.15) with lungs (0.04) and a spine (0.25) in a 24³ volume of air."""
-    z, y, x = torch.meshgrid(*(torch.arange(24.0),) * 3, indexing="ij")
+    _, y, x = torch.meshgrid(*(torch.arange(24.0),) * 3, indexing="ij")
     mu = torch.where((y - 12) ** 2 / 81 + (x - 12) ** 2 / 100 < 1, 0.15, 0.0)
     mu = torch.where(((x - 8) ** 2 + (y - 11) ** 2 < 9) | ((x - 16) ** 2 + (y - 11) ** 2 < 9), 0.04, mu)
     return torch.where((x - 12) ** 2 + (y - 17) ** 2 < 3, 0.25, mu)

@@ -14,10 +14,10 @@ from pathlib import Path
 import optuna
 import pytest
 from hydra import compose, initialize_config_dir
-from hydra_plugins.mumap_optuna_sweeper.sweeper import SURPLUS, SearchSpace
 from omegaconf import OmegaConf, open_dict
 from optuna.trial import TrialState
 
+from hydra_plugins.mumap_optuna_sweeper.sweeper import SURPLUS, SearchSpace
 from mumap.search.analyze import analyze
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,7 +66,8 @@ def test_hparams_random_is_the_papers_space_scaled_by_the_experiment():
     params = sweeper.params
     assert {"model", "discriminator", "discriminator.depth", "discriminator.filters", "loss", "training.lambda_adv",
             "training.lambda_dist", "normalization", "data.input", "patches"} <= set(params)
-    assert list(params.patches.small["data.patch_size"]) == [32, 32, 32] and params.patches.large["data.batch_size"] == 32
+    assert list(params.patches.small["data.patch_size"]) == [32, 32, 32]
+    assert params.patches.large["data.batch_size"] == 32
     assert params.patches.small["data.patches_per_image"] == "range(50, 101)"
     assert cfg.test is False and cfg.evaluation.enabled is False
     quick = _compose("hparams=random").hydra.sweeper.params.patches
