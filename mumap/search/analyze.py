@@ -1,7 +1,7 @@
 """Analysis of a hyper-parameter search, as in the paper's Sec. 3.1 and Fig. 3:
 ``python -m mumap.search.analyze <storage URL | optuna.db | sweep dir> [--study NAME] [--out DIR] [--export NAME]``.
 
-Only complete trials that converged (:mod:`mumap.training.convergence`) enter the statistics; how many
+Only complete trials that converged (:mod:`mumap.search.convergence`) enter the statistics; how many
 did not converge is counted per choice. Per categorical parameter: validation NMAE by choice (mean ±
 std, n), the Shapiro–Wilk test per group, then for every pair of choices Welch's t-test where both
 groups look normal (p > 0.05, n ≥ 3) and the Mann–Whitney U test otherwise (two-sided, uncorrected

@@ -4,7 +4,7 @@ Both validate on whole volumes with MONAI's sliding-window inference. As in the 
 reinserted into the prediction before evaluation, so every metric compares the full μ-map with the
 full true one: ``val/l1`` (the checkpoint criterion, as in the paper), ``val/nmae``, ``val/nmae_uniform``
 (the uniform body-contour baseline of the same studies, :mod:`mumap.evaluation.baselines`) and the
-structure ratios ``val/contrast`` and ``val/roughness`` of :mod:`mumap.training.convergence`; the same
+structure ratios ``val/contrast`` and ``val/roughness`` of :mod:`mumap.search.convergence`; the same
 under ``test/``. The cGAN optimises manually: per batch one discriminator step
 on (real, generated) pairs, then one generator step on λ_adv·L_adv + λ_dist·L_dist (both Adam).
 """
@@ -21,7 +21,7 @@ from torch.optim import Optimizer
 
 from mumap.data.normalization import normalize_channels
 from mumap.evaluation.metrics import nmae
-from mumap.training.convergence import contrast_ratio, roughness_ratio
+from mumap.search.convergence import contrast_ratio, roughness_ratio
 from mumap.training.losses import adversarial_loss, discriminator_loss, distance_loss
 
 

@@ -19,8 +19,8 @@ from mumap.data.datamodule import MuMapDataModule
 from mumap.models.blocks import level_features
 from mumap.models.discriminators import ClassifierDiscriminator, PatchGANDiscriminator
 from mumap.models.generator import UNet3D
+from mumap.search.convergence import BestEpochMetrics, Verdict
 from mumap.training.callbacks import MidSliceImages, PostFitEvaluation
-from mumap.training.convergence import BestEpochMetrics, Verdict
 from mumap.training.modules import CGANModule, DistanceModule
 
 
@@ -94,7 +94,7 @@ def build_loggers(cfg: DictConfig, output_dir: Path) -> list[Logger]:
 @dataclass
 class RunResult:
     """What a run leaves: the metrics logged last (after the test, if any), the best checkpoint, the
-    validation metrics of its epoch and the convergence verdict on them (:mod:`mumap.training.convergence`)."""
+    validation metrics of its epoch and the convergence verdict on them (:mod:`mumap.search.convergence`)."""
 
     metrics: dict[str, float]
     best_checkpoint: str

@@ -14,7 +14,7 @@ from optuna.trial import create_trial
 from scipy import stats
 
 from mumap.search.analyze import analyze, main
-from mumap.training.convergence import contrast_ratio, judge, roughness_ratio
+from mumap.search.convergence import contrast_ratio, judge, roughness_ratio
 
 SPACE = {"loss": CategoricalDistribution(["l1", "l2_gdl"]),
          "discriminator": CategoricalDistribution(["classifier", "patchgan"]),

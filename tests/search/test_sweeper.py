@@ -17,8 +17,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 from optuna.trial import TrialState
 
-from hydra_plugins.mumap_optuna_sweeper.sweeper import SURPLUS, SearchSpace
 from mumap.search.analyze import analyze
+from mumap.search.sweeper import SURPLUS, SearchSpace
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = str(REPO / "conf")

@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 CONF = str(REPO / "conf")
 GROUPS = {"data": ["synthetic"], "model": ["unet4", "unet5"], "discriminator": ["classifier", "patchgan"],
           "loss": ["l1", "l2_gdl"], "normalization": ["mean", "gaussian"], "training": ["cgan", "distance"],
-          "trainer": ["default", "ddp"], "logger": ["default", "wandb"], "experiment": ["quick", "smoke", "paper"]}
+          "trainer": ["default", "ddp"], "logger": ["default", "wandb"], "experiment": ["quick", "smoke", "paper"],
+          "hparams": ["random"]}
 
 
 def _compose(*overrides: str) -> DictConfig:

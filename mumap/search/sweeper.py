@@ -1,5 +1,6 @@
-"""A Hydra sweeper on Optuna ≥ 4: random search (the paper's method) or TPE over the space of
-``hydra.sweeper.params``, kept in an Optuna RDB so that a search resumes where it stopped and any number
+"""The Hydra sweeper ``hydra/sweeper=mumap_optuna`` (registered in ``hydra_plugins/mumap_optuna_sweeper``)
+on Optuna ≥ 4: random search (the paper's method) or TPE over the space of ``hydra.sweeper.params``,
+kept in an Optuna RDB so that a search resumes where it stopped and any number
 of workers (processes, hosts, Slurm jobs) can work on one study at once.
 
 Why our own: ``hydra-optuna-sweeper`` pins ``optuna<3``, and optuna 2.10's RDB storage fails with
@@ -35,6 +36,7 @@ import logging
 import math
 import os
 import threading
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,8 +106,8 @@ def _suggest(trial: optuna.Trial, name: str, sweep: Any) -> Any:
     raise ValueError(f"{name}: unsupported sweep {sweep!r}; use choice, range, interval or tag(log, interval)")
 
 
-class OptunaSweeper(Sweeper):
-    """``hydra/sweeper=mumap_optuna``; options in :class:`..config.OptunaSweeperConf`."""
+class OptunaSearch(Sweeper):
+    """The work of ``hydra/sweeper=mumap_optuna``; options: ``hydra_plugins.mumap_optuna_sweeper.OptunaSweeperConf``."""
 
     def __init__(self, sampler: str, seed: int | None, direction: str, objective: str, study_name: str,
                  storage: str, n_trials: int, n_jobs: int, heartbeat_interval: int, grace_period: int,
@@ -175,7 +177,9 @@ class OptunaSweeper(Sweeper):
         for _ in range(self.n_jobs):
             if self._claimed(study) >= self.n_trials:
                 break
-            trial = study.ask()
+            with warnings.catch_warnings():  # we keep the heartbeats ourselves (optimize() is not used)
+                warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
+                trial = study.ask()
             _beat(study, trial)  # from now on a killed worker's trial is found stale and failed
             claimed_before = [t for t in study.get_trials(deepcopy=False, states=CLAIMED) if t.number < trial.number]
             if len(claimed_before) >= self.n_trials:  # another worker took the last slot meanwhile
