@@ -12,12 +12,14 @@ validation studies:
 - ``val/roughness`` > :data:`MAX_ROUGHNESS`: the prediction's total variation is several times the
   true one's (checkerboard or speckle instead of anatomy) → ``noise``.
 
-A run that trains as intended predicts a slightly smoother map than the truth (contrast ≈ 0.8–1,
+A run whose metrics are not finite at its best epoch (the losses diverged to NaN from the start) is
+``diverged``. A run that trains as intended predicts a slightly smoother map than the truth (contrast ≈ 0.8–1,
 roughness ≈ 0.7–1.2 on the quick cohort), so the thresholds leave a wide margin on both sides.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +69,8 @@ def judge(metrics: dict[str, float]) -> Verdict:
     missing = [k for k in METRICS if k not in metrics]
     if missing:
         raise KeyError(f"the convergence rule needs {missing}")
+    if not all(math.isfinite(metrics[k]) for k in METRICS):
+        return Verdict(False, "diverged (non-finite validation metrics)")
     failed = []
     if not metrics["val/nmae"] < metrics["val/nmae_uniform"]:
         failed.append(f"no better than uniform (NMAE {metrics['val/nmae']:.4f} ≥ {metrics['val/nmae_uniform']:.4f})")
@@ -89,7 +93,8 @@ class BestEpochMetrics(L.Callback):
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
         current = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-        if not self.metrics or current[self.monitor] < self.metrics[self.monitor]:
+        value, best = current[self.monitor], self.metrics.get(self.monitor, math.nan)
+        if not self.metrics or value < best or (math.isnan(best) and not math.isnan(value)):
             self.metrics = {**current, "epoch": float(trainer.current_epoch)}
 
     def verdict(self) -> Verdict:

@@ -210,8 +210,8 @@ class OptunaSearch(Sweeper):
                 if key != self.objective:
                     trial.set_user_attr(key, _jsonable(entry))
             value = value.get(self.objective)
-        if value is None or not math.isfinite(float(value)):
-            log.warning(f"Trial {trial.number} returned no finite {self.objective} ({value!r})")
+        if value is None or math.isnan(float(value)):  # ∞ is a finished trial worth nothing (e.g. diverged)
+            log.warning(f"Trial {trial.number} returned no {self.objective} ({value!r})")
             study.tell(trial, state=TrialState.FAIL)
             return False
         study.tell(trial, float(value))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,9 +104,11 @@ class RunResult:
 
     def trial_record(self, cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
         """The mapping ``train.py`` returns, which a search stores per trial: ``objective`` (the best
-        epoch's validation NMAE), its metrics, the checkpoint, the verdict, the resolved config and the
-        config-group ``choices`` it was composed from (Hydra's ``runtime.choices``)."""
-        return {"objective": self.best_epoch.get("val/nmae", float("nan")), "val_metrics": self.best_epoch,
+        epoch's validation NMAE; ∞ for a run that diverged, which is finished, not failed), its metrics,
+        the checkpoint, the verdict, the resolved config and the config-group ``choices`` it was composed
+        from (Hydra's ``runtime.choices``)."""
+        nmae = self.best_epoch.get("val/nmae", math.nan)
+        return {"objective": nmae if math.isfinite(nmae) else math.inf, "val_metrics": self.best_epoch,
                 "checkpoint": self.best_checkpoint, "converged": self.verdict.converged,
                 "convergence": self.verdict.reason, "config": OmegaConf.to_container(cfg, resolve=True),
                 "choices": {group: choice for group, choice in choices.items() if not group.startswith("hydra/")}}
