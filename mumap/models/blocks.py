@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import torch
 from monai.networks.blocks import Convolution
-from torch import nn
+from torch import Tensor, nn
+
+TINY_MAP = 2  # voxels: maps this small along any spatial axis skip autocast (see ConvBnReLU)
 
 
-def conv_bn_relu(in_channels: int, out_channels: int, dropout: float | None = None) -> Convolution:
-    """3×3×3 conv → batch norm → (dropout) → ReLU, same size: ``[B, C_in, D, H, W] → [B, C_out, D, H, W]``."""
-    return Convolution(3, in_channels, out_channels, kernel_size=3, act="RELU", norm="BATCH", dropout=dropout,
-                       adn_ordering="NDA")
+class ConvBnReLU(Convolution):
+    """3×3×3 conv → batch norm → (dropout) → ReLU, same size: ``[B, C_in, D, H, W] → [B, C_out, D, H, W]``.
+
+    Maps of at most :data:`TINY_MAP` voxels along an axis (the deepest levels of a U-Net on 16³ patches)
+    run in fp32 even under autocast: the CPU (oneDNN) bf16 weight gradient of a 3×3×3 convolution on
+    2³ maps is nondeterministic in torch 2.13 and now and then non-finite, which turned whole training
+    runs into NaN. Such maps cost nothing in fp32.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if min(x.shape[2:]) <= TINY_MAP and torch.is_autocast_enabled(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):
+                return super().forward(x.float())
+        return super().forward(x)
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, dropout: float | None = None) -> ConvBnReLU:
+    """A :class:`ConvBnReLU` unit, the convolution of every U-Net and classifier level."""
+    return ConvBnReLU(3, in_channels, out_channels, kernel_size=3, act="RELU", norm="BATCH", dropout=dropout,
+                      adn_ordering="NDA")
 
 
 def double_conv(in_channels: int, out_channels: int, dropout: float | None = None) -> nn.Sequential:

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from mumap.models.blocks import double_conv, level_features
 from mumap.models.discriminators import ClassifierDiscriminator, PatchGANDiscriminator
 from mumap.models.generator import UNet3D
 
@@ -52,9 +53,27 @@ def test_patchgan_scores_overlapping_patches():
 
 
 def test_level_features_double_per_level_and_scale_with_width():
-    from mumap.models.blocks import level_features
 
     assert level_features(64, 4) == [64, 128, 256, 512] and level_features(32, 5, 0.25) == [8, 16, 32, 64, 128]
     assert level_features(64, 2, 0.0625) == [4, 8] and level_features(3, 2, 0.1) == [1, 2]
     with pytest.raises(ValueError, match="depth"):
         level_features(64, 0)
+
+
+def test_tiny_maps_train_reproducibly_under_bf16_autocast():
+    """2³ maps (deepest U-Net level on 16³ patches): bf16 weight gradients on CPU were nondeterministic
+    and sometimes NaN; the unit runs them in fp32, so repeated backward passes agree exactly."""
+    torch.manual_seed(0)
+    unit = double_conv(64, 128)
+    x = torch.randn(16, 64, 2, 2, 2)
+    grads = []
+    for _ in range(6):
+        unit.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = unit(x)
+        assert y.dtype == torch.float32
+        y.sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in unit.parameters()]))
+    assert all(torch.isfinite(g).all() and torch.equal(g, grads[0]) for g in grads)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert unit(torch.randn(2, 64, 4, 4, 4)).dtype == torch.bfloat16  # larger maps keep autocast
