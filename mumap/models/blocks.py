@@ -6,16 +6,15 @@ import torch
 from monai.networks.blocks import Convolution
 from torch import Tensor, nn
 
-TINY_MAP = 2  # voxels: maps this small along any spatial axis skip autocast (see ConvBnReLU)
+TINY_MAP = 2  # voxels: maps this small along any spatial axis skip autocast (see AutocastSafeConvolution)
 
 
-class ConvBnReLU(Convolution):
-    """3×3×3 conv → batch norm → (dropout) → ReLU, same size: ``[B, C_in, D, H, W] → [B, C_out, D, H, W]``.
-
-    Maps of at most :data:`TINY_MAP` voxels along an axis (the deepest levels of a U-Net on 16³ patches)
-    run in fp32 even under autocast: the CPU (oneDNN) bf16 weight gradient of a 3×3×3 convolution on
-    2³ maps is nondeterministic in torch 2.13 and now and then non-finite, which turned whole training
-    runs into NaN. Such maps cost nothing in fp32.
+class AutocastSafeConvolution(Convolution):
+    """MONAI's ``Convolution`` (conv → norm → dropout → activation), except that maps of at most
+    :data:`TINY_MAP` voxels along an axis (the deepest levels of a U-Net, a PatchGAN's head on 16³
+    patches) run in fp32 even under autocast: the CPU (oneDNN) bf16 weight gradient of a 3×3×3
+    convolution on 2³ maps is nondeterministic in torch 2.13 and now and then non-finite, which turned
+    whole training runs into NaN. Such maps cost nothing in fp32. Every convolution of mumap's networks is one.
     """
 
     def forward(self, x: Tensor) -> Tensor:
@@ -25,10 +24,10 @@ class ConvBnReLU(Convolution):
         return super().forward(x)
 
 
-def conv_bn_relu(in_channels: int, out_channels: int, dropout: float | None = None) -> ConvBnReLU:
-    """A :class:`ConvBnReLU` unit, the convolution of every U-Net and classifier level."""
-    return ConvBnReLU(3, in_channels, out_channels, kernel_size=3, act="RELU", norm="BATCH", dropout=dropout,
-                      adn_ordering="NDA")
+def conv_bn_relu(in_channels: int, out_channels: int, dropout: float | None = None) -> AutocastSafeConvolution:
+    """3×3×3 conv → batch norm → (dropout) → ReLU, same size: ``[B, C_in, D, H, W] → [B, C_out, D, H, W]``."""
+    return AutocastSafeConvolution(3, in_channels, out_channels, kernel_size=3, act="RELU", norm="BATCH",
+                                   dropout=dropout, adn_ordering="NDA")
 
 
 def double_conv(in_channels: int, out_channels: int, dropout: float | None = None) -> nn.Sequential:

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from monai.networks.blocks import Convolution
 from torch import Tensor, nn
 
-from mumap.models.blocks import double_conv
+from mumap.models.blocks import AutocastSafeConvolution, double_conv
 
 
 class ClassifierDiscriminator(nn.Module):
@@ -49,10 +48,10 @@ class PatchGANDiscriminator(nn.Module):
         super().__init__()
         layers, channels = [], in_channels + 1
         for i, f in enumerate(features):
-            layers.append(Convolution(3, channels, f, strides=2, kernel_size=4, padding=1,
+            layers.append(AutocastSafeConvolution(3, channels, f, strides=2, kernel_size=4, padding=1,
                                       act=("LEAKYRELU", {"negative_slope": 0.2}), norm=None if i == 0 else "BATCH"))
             channels = f
-        layers.append(Convolution(3, channels, 1, kernel_size=3, conv_only=True, padding=1))
+        layers.append(AutocastSafeConvolution(3, channels, 1, kernel_size=3, conv_only=True, padding=1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, spect: Tensor, mu: Tensor) -> Tensor:

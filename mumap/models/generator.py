@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from monai.networks.blocks import Convolution, UpSample
+from monai.networks.blocks import UpSample
 from torch import Tensor, nn
 
-from mumap.models.blocks import double_conv
+from mumap.models.blocks import AutocastSafeConvolution, double_conv
 
 
 class UNet3D(nn.Module):
@@ -39,7 +39,7 @@ class UNet3D(nn.Module):
             self.upsamplers.append(UpSample(3, channels, f, scale_factor=2, mode="deconv"))
             self.decoders.append(double_conv(2 * f, f))
             channels = f
-        self.head = Convolution(3, channels, out_channels, kernel_size=1, conv_only=True)
+        self.head = AutocastSafeConvolution(3, channels, out_channels, kernel_size=1, conv_only=True)
 
     @classmethod
     def unet4(cls, in_channels: int = 1) -> UNet3D:
