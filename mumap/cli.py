@@ -1,4 +1,5 @@
-"""The ``mumap`` command line: ``mumap synthesize`` and ``mumap import`` (more arrive with their issues)."""
+"""The ``mumap`` command line: ``synthesize`` and ``import`` (datasets), ``export`` (a model file of a
+training checkpoint) and ``predict`` (μ-maps for new patients). Errors are one line naming the file; exit 2."""
 
 from __future__ import annotations
 
@@ -23,6 +24,24 @@ def main(argv: list[str] | None = None) -> int:
     imports.add_argument("source", help="a folder of DICOM series, or a CSV listing NIfTI files")
     imports.add_argument("--out", required=True, help="new dataset root (must not exist)")
     imports.add_argument("--seed", type=int, default=0, help="seed of the patient-level split")
+    export = commands.add_parser("export", help="write the self-contained model file of a training checkpoint")
+    export.add_argument("checkpoint", help="a training checkpoint (e.g. outputs/quick/checkpoints/best-*.ckpt)")
+    export.add_argument("-o", "--out", required=True, help="model file to write (e.g. quick.mumap.pt)")
+    export.add_argument("--config", help="the run's config (default: <run>/.hydra/config.yaml)")
+    export.add_argument("--data", help="the training dataset root (default: the config's data.root)")
+    predict = commands.add_parser("predict", help="predict the μ-map of new studies (NIfTI file or DICOM folder)")
+    predict.add_argument("input", help="a NIfTI file, a DICOM folder of one study, or with --batch a folder of those")
+    predict.add_argument("--model", required=True, help="model file written by mumap export")
+    predict.add_argument("-o", "--out", required=True, help="output folder (with --batch: one sub-folder per study)")
+    predict.add_argument("--kind", choices=["nac", "sc"], default="nac", help="what a NIfTI input is (default nac)")
+    predict.add_argument("--bed", default="template",
+                         help="template (the model's, default), none, or a bed μ-map .nii.gz of the scanner")
+    predict.add_argument("--resample", action="store_true",
+                         help="resample an input whose voxel size differs from the model's (else an error)")
+    predict.add_argument("--prac", action="store_true", help="also the PRAC-corrected image and its polar map")
+    predict.add_argument("--batch", action="store_true", help="input is a folder of studies; failures are listed")
+    predict.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    predict.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
     args = parser.parse_args(argv)
 
     console = Console(stderr=True, soft_wrap=True)
@@ -56,6 +75,51 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[red]error:[/red] {err}")
             return 2
         console.print(f"imported: {studies}")
+    elif args.command == "export":
+        from mumap.data.io import DatasetError
+        from mumap.inference.model_file import ModelFileError, export_model, load_model
+
+        try:
+            path = export_model(args.checkpoint, args.out, config=args.config, data_root=args.data)
+        except (ModelFileError, DatasetError) as err:
+            console.print(f"[red]error:[/red] {err}")
+            return 2
+        console.print(f"model file: {path} — input contract: {load_model(path).contract.describe()}")
+    elif args.command == "predict":
+        return _predict(args, console)
+    return 0
+
+
+def _predict(args: argparse.Namespace, console: Console) -> int:
+    import logging
+
+    import torch
+    from rich.logging import RichHandler
+
+    from mumap.inference.model_file import load_model
+    from mumap.inference.predict import predict_batch, predict_study
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console)])
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    options = {"kind": args.kind, "resample_input": args.resample, "bed": args.bed, "prac": args.prac,
+               "overwrite": args.overwrite}
+    try:
+        model = load_model(args.model, device)
+        if not args.batch:
+            out = predict_study(model, args.input, args.out, **options)
+            console.print(f"μ-map written to {out}/ (mumap.nii.gz, mumap.hv, preview.png, prediction.json)")
+            return 0
+        failures = predict_batch(model, args.input, args.out, **options)
+    except ValueError as err:  # DatasetError, ModelFileError and the checks of PRAC and the polar map
+        message = str(err) if str(args.input) in str(err) or str(args.model) in str(err) else f"{args.input}: {err}"
+        console.print(f"[red]error:[/red] {message}")
+        return 2
+    if failures:
+        console.print(f"[red]{len(failures)} stud{'y' if len(failures) == 1 else 'ies'} failed:[/red]")
+        for study, error in failures.items():
+            console.print(f"  {study}: {error}")
+        return 1
+    console.print(f"all studies predicted into {args.out}/")
     return 0
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from mumap.spect.geometry import ImageGrid
 
@@ -22,3 +26,58 @@ def smooth_random(grid: ImageGrid, seed: int = 0, radius_voxels: float | None = 
 
 def rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).norm() / b.double().norm())
+
+
+NM_STORAGE, CT_STORAGE = "1.2.840.10008.5.1.4.1.1.20", "1.2.840.10008.5.1.4.1.1.2"
+
+
+def _dataset(path: Path, modality: str, sop_class: str, uids: dict, description: str) -> FileDataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.SeriesDescription = modality, description
+    ds.PatientID, ds.PatientSex, ds.PatientAge = uids["patient"], "M", "064Y"
+    ds.PatientSize, ds.PatientWeight = 1.78, 85
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = uids["study"], generate_uid()
+    ds.FrameOfReferenceUID = uids["frame"]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    return ds
+
+
+def write_nm(path: Path, volume: np.ndarray, description: str, uids: dict, slope: float = 1e-3,
+             voxel=(4.8, 4.8, 4.8), origin=(-48.0, -76.8, -76.8)) -> Path:
+    """A multi-frame NM reconstruction, frames along +z, stored as uint16 × RescaleSlope."""
+    ds = _dataset(path, "NM", NM_STORAGE, uids, description)
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
+    ds.NumberOfFrames, ds.Rows, ds.Columns = volume.shape
+    ds.PixelSpacing, ds.SpacingBetweenSlices, ds.SliceThickness = [voxel[1], voxel[2]], voxel[0], voxel[0]
+    ds.ImagePositionPatient = [origin[2], origin[1], origin[0]]
+    ds.RescaleSlope, ds.RescaleIntercept = slope, 0
+    ds.PixelData = np.round(volume / slope).astype(np.uint16).tobytes()
+    ds.save_as(path)
+    return path
+
+
+def write_ct(folder: Path, hu: np.ndarray, uids: dict, voxel=(3.0, 2.4, 2.4), origin=(-30.0, -76.8, -76.8)) -> Path:
+    """An axial CT, one file per slice, stored as HU + 1024 with RescaleIntercept −1024."""
+    folder.mkdir(parents=True, exist_ok=True)
+    series = generate_uid()
+    for k, plane in enumerate(hu):
+        ds = _dataset(folder / f"ct{k:03d}.dcm", "CT", CT_STORAGE, uids, "CT lowdose")
+        ds.SeriesInstanceUID = series
+        ds.Rows, ds.Columns = plane.shape
+        ds.PixelSpacing, ds.SliceThickness = [voxel[1], voxel[2]], voxel[0]
+        ds.ImagePositionPatient = [origin[2], origin[1], origin[0] + k * voxel[0]]
+        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+        ds.PixelData = np.round(plane + 1024).astype(np.uint16).tobytes()
+        ds.save_as(folder / f"ct{k:03d}.dcm")
+    return folder
+
+
+def dicom_uids(patient: str) -> dict:
+    """Patient id and fresh Study and Frame of Reference UIDs for :func:`write_nm` / :func:`write_ct`."""
+    return {"patient": patient, "study": generate_uid(), "frame": generate_uid()}

@@ -51,3 +51,59 @@ def remove_bed(mu: np.ndarray, voxel_mm: tuple[float, float, float]) -> tuple[np
 def reinsert_bed(prediction: np.ndarray, bed: np.ndarray) -> np.ndarray:
     """Put the bed (μ values, 0 elsewhere) back into a predicted μ-map."""
     return np.where(bed > 0, bed, prediction).astype(prediction.dtype)
+
+
+def _body_anchor(body_plane: np.ndarray) -> tuple[int, float] | None:
+    """(row of the body's back — its most posterior voxel —, column of its centre) of a slice mask ``[y, x]``."""
+    ys, xs = np.nonzero(body_plane)
+    return (int(ys.max()), float(xs.mean())) if ys.size else None
+
+
+def bed_profile(bed_mu: np.ndarray, body: np.ndarray, voxel_mm: tuple[float, float, float], *,
+                above_mm: float = 40.0, below_mm: float = 60.0, half_width_mm: float = 250.0) -> np.ndarray:
+    """The mean transaxial cross-section of one study's bed (``bed_mu``: its μ, cm⁻¹, 0 elsewhere) relative
+    to its ``body`` mask: ``[rows, cols]`` (cm⁻¹, NaN where no slice reached). Rows run from ``above_mm``
+    anterior to ``below_mm`` posterior of the body's back (its most posterior voxel) in each slice — a body
+    outline from an nAC image may reach into the bed —, column c lies c − cols // 2 voxels from the body's
+    centre, so that the profiles of different patients align; :func:`place_bed` puts it under another body."""
+    shape = (round((above_mm + below_mm) / voxel_mm[1]), 2 * round(half_width_mm / voxel_mm[2]) + 1)
+    above = round(above_mm / voxel_mm[1])
+    total, count = np.zeros(shape), np.zeros(shape)
+    for plane, body_plane in zip(bed_mu, body, strict=True):
+        anchor = _body_anchor(body_plane)
+        if anchor is None:
+            continue
+        (ys, xs), (rows, cols) = _window(anchor, plane.shape, shape, above)
+        total[np.ix_(rows, cols)] += plane[np.ix_(ys, xs)]
+        count[np.ix_(rows, cols)] += 1
+    with np.errstate(invalid="ignore"):
+        return (total / count).astype(np.float32)
+
+
+def place_bed(body: np.ndarray, profile: np.ndarray, voxel_mm: tuple[float, float, float], *,
+              above_mm: float = 40.0) -> np.ndarray:
+    """The bed's μ values ``[z, y, x]`` (cm⁻¹, 0 elsewhere) for a ``body`` mask found the way the profile's
+    was (e.g. the nAC outline, :func:`mumap.evaluation.baselines.body_outline`): the ``profile`` of
+    :func:`bed_profile` (same voxel size and ``above_mm``) anchored at the body's back in every slice.
+    Slices without body take the anchor of the nearest slice with body; no body at all → no bed. Combine
+    with a prediction by the voxel-wise maximum: tissue stays tissue, air under the body becomes bed."""
+    anchors = [_body_anchor(plane) for plane in body]
+    found = [z for z, a in enumerate(anchors) if a is not None]
+    bed = np.zeros(body.shape, np.float32)
+    values = np.nan_to_num(profile).astype(np.float32)
+    for z in range(body.shape[0]) if found else ():
+        anchor = anchors[min(found, key=lambda k: abs(k - z))]
+        (ys, xs), (rows, cols) = _window(anchor, body.shape[1:], values.shape, round(above_mm / voxel_mm[1]))
+        bed[z][np.ix_(ys, xs)] = values[np.ix_(rows, cols)]
+    return bed
+
+
+def _window(anchor: tuple[int, float], plane_shape: tuple[int, int], profile_shape: tuple[int, int], above: int):
+    """Matching ``((ys, xs), (profile rows, profile cols))`` of a slice and a profile whose row ``above``
+    lies just behind the body's back and whose middle column is under its centre (``anchor``)."""
+    back, centre = anchor
+    first = back + 1 - above
+    ys = np.arange(max(first, 0), min(first + profile_shape[0], plane_shape[0]))
+    cols = np.arange(plane_shape[1]) - round(centre) + profile_shape[1] // 2
+    keep = (cols >= 0) & (cols < profile_shape[1])
+    return (ys, np.flatnonzero(keep)), (ys - first, cols[keep])

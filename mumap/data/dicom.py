@@ -10,6 +10,7 @@ CT is one file per slice. Only axial, axis-aligned images are accepted.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pydicom.errors import InvalidDicomError
 from mumap.data.importer import ImportedStudy, Volume, check_mu_map, write_dataset
 from mumap.data.io import DatasetError
 
+NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
 ROLE_WORDS = {
     "mumap": {"MUMAP", "UMAP", "ATTMAP", "MU"},
     "nac": {"NAC", "NC", "IRNC", "NOAC", "UNCORRECTED"},
@@ -177,3 +179,50 @@ def import_dicom(folder: str | Path, out: str | Path, *, seed: int = 0) -> Path:
         study_id = f"{patient_id}_{study_uid.rsplit('.', 1)[-1]}"
         imported.append(ImportedStudy(study_id, patient_id, images, mu, _demographics(nac_header, roles["nac"].words)))
     return write_dataset(imported, out, seed=seed, source=str(folder))
+
+
+MU_SLOPE = 1e-5  # cm⁻¹ per stored unit of a written μ-map (uint16: 0 … 0.655 cm⁻¹)
+REFERENCE_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge", "PatientSize",
+                  "PatientWeight", "StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "AccessionNumber",
+                  "ReferringPhysicianName", "FrameOfReferenceUID", "PositionReferenceIndicator")
+
+
+def write_mu_map_series(path: str | Path, mu: np.ndarray, voxel_mm: tuple[float, float, float],
+                        origin_mm: tuple[float, float, float], reference: pydicom.Dataset,
+                        description: str = "MUMAP predicted (mumap)") -> Path:
+    """A μ-map ``[z, y, x]`` (cm⁻¹) as a new NM multi-frame series of ``reference``'s patient and study,
+    in its Frame of Reference (so viewers overlay it), citing it as the source image; written atomically.
+    Our importer reads it back as a μ-map in cm⁻¹ (its description says MUMAP)."""
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    path = Path(path)
+    if mu.min() < 0 or mu.max() > np.iinfo(np.uint16).max * MU_SLOPE:
+        raise ValueError(f"{path}: μ values {mu.min():.3g}…{mu.max():.3g} cm⁻¹ do not fit the stored range")
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = NM_IMAGE_STORAGE, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    for key in REFERENCE_KEYS:
+        if key in reference:
+            setattr(ds, key, reference.data_element(key).value)
+    ds.SOPClassUID, ds.SOPInstanceUID = NM_IMAGE_STORAGE, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.SeriesDescription, ds.SeriesInstanceUID = "NM", description, generate_uid()
+    ds.SeriesNumber = int(reference.get("SeriesNumber", 0) or 0) + 1000
+    ds.ImageType = ["DERIVED", "SECONDARY", "RECON TOMO", "EMISSION"]
+    source = pydicom.Dataset()
+    source.ReferencedSOPClassUID, source.ReferencedSOPInstanceUID = reference.SOPClassUID, reference.SOPInstanceUID
+    ds.SourceImageSequence = [source]
+    ds.NumberOfFrames, ds.Rows, ds.Columns = mu.shape
+    ds.PixelSpacing = [voxel_mm[1], voxel_mm[2]]
+    ds.SpacingBetweenSlices = ds.SliceThickness = voxel_mm[0]
+    ds.ImagePositionPatient = [origin_mm[2], origin_mm[1], origin_mm[0]]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = MU_SLOPE, 0, "1/CM"
+    ds.PixelData = np.round(mu / MU_SLOPE).astype("<u2").tobytes()
+    tmp = path.with_name(".tmp-" + path.name)
+    ds.save_as(tmp, enforce_file_format=True)
+    os.replace(tmp, path)
+    return path

@@ -89,9 +89,7 @@ def prepare(study: ImportedStudy) -> dict[str, Volume]:
     if nac is None:
         raise DatasetError(f"study {study.study_id}: no nAC reconstruction found")
     for kind, volume in study.images.items():
-        _check_finite_nonempty(volume, kind)
-        if volume.data.min() < 0:
-            raise DatasetError(f"{volume.source}: {kind} has negative counts ({volume.data.min():.3g})")
+        check_spect_image(volume, kind)
         if volume.data.shape != nac.data.shape or not np.allclose(volume.voxel_mm, nac.voxel_mm) \
                 or not np.allclose(volume.origin_mm, nac.origin_mm, atol=0.5):
             raise DatasetError(f"{volume.source}: {kind} is not on the grid of the nAC image {nac.source}")
@@ -207,6 +205,24 @@ def import_nifti_csv(csv_path: str | Path, out: str | Path, *, seed: int = 0) ->
 def _nifti_volume(path: Path) -> Volume:
     data, voxel, origin = io.load_nifti(path)
     return Volume(data, voxel, origin, str(path))
+
+
+def check_spect_image(volume: Volume, kind: str) -> None:
+    """A SPECT reconstruction (``kind``: nac, sc, ctac) must be counts: finite, not all zero, not negative
+    (a CT in HU is named as such), with a plausible grid (8–1024 voxels and 0.5–20 mm per axis)."""
+    _check_finite_nonempty(volume, kind)
+    low = float(volume.data.min())
+    if low < -100:
+        raise DatasetError(f"{volume.source}: {kind} has values down to {low:.0f}, which looks like a CT in HU, "
+                           f"not a SPECT reconstruction in counts")
+    if low < 0:
+        raise DatasetError(f"{volume.source}: {kind} has negative counts ({low:.3g})")
+    if not all(8 <= n <= 1024 for n in volume.data.shape):
+        raise DatasetError(f"{volume.source}: {kind} has an implausible size {volume.data.shape} (z, y, x) voxels; "
+                           f"expected 8–1024 per axis")
+    if not all(0.5 <= v <= 20 for v in volume.voxel_mm):
+        raise DatasetError(f"{volume.source}: {kind} has an implausible voxel size {volume.voxel_mm} mm (z, y, x); "
+                           f"expected 0.5–20 mm (check the spacing fields)")
 
 
 def _check_finite_nonempty(volume: Volume, what: str) -> None:

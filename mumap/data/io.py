@@ -38,6 +38,25 @@ def save_nifti(path: str | Path, image: np.ndarray, voxel_mm: tuple[float, float
     return path
 
 
+def save_nifti_like(path: str | Path, image: np.ndarray, reference: str | Path) -> Path:
+    """Write ``image [z, y, x]`` — on the grid :func:`load_nifti` gives for ``reference`` — with the
+    reference's own affine and axis directions, so that it overlays the reference exactly (atomically)."""
+    path = Path(path)
+    nifti = nib.load(reference)
+    if not _axis_aligned(nifti.affine):
+        nifti = nib.as_closest_canonical(nifti)  # as load_nifti reads it
+    flip = np.sign(np.diag(nifti.affine)[:3]) != np.array([-1, -1, 1])
+    data = np.flip(np.asarray(image, dtype=np.float32).transpose(2, 1, 0), tuple(np.flatnonzero(flip)))
+    if data.shape != nifti.shape[:3]:
+        raise DatasetError(f"{path}: image shape {image.shape} is not the grid of {reference}")
+    out = nib.Nifti1Image(np.ascontiguousarray(data), nifti.affine)
+    out.header.set_xyzt_units("mm")
+    tmp = path.with_name(".tmp-" + path.name)
+    nib.save(out, tmp)
+    os.replace(tmp, path)
+    return path
+
+
 def load_nifti(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float], tuple[float, float, float]]:
     """``(image [z, y, x], voxel_mm (dz, dy, dx), origin_mm (z, y, x))`` of a NIfTI volume."""
     path = Path(path)

@@ -21,28 +21,35 @@ _BORDERS = {"six": (30, 90, 150, 210, 270, 330), "four": (45, 135, 225, 315)}
 _CENTRES = [0, -60, -120, 180, 120, 60] * 2 + [0, -90, 180, 90]
 
 
-def mu_map_figure(true_mu: np.ndarray, predicted_mu: np.ndarray, voxel_mm, centre_index=None,
+def slices_figure(columns: dict[str, tuple[np.ndarray, str, float, str]], voxel_mm, centre_index=None,
                   title: str = "") -> Figure:
-    """Fig. 4: transaxial, coronal and sagittal slices ``[z, y, x]`` through ``centre_index`` (default: the
-    volume centre) of the true and predicted μ-maps (cm⁻¹, one grey scale) and their |difference|."""
-    index = centre_index or tuple(n // 2 for n in true_mu.shape)
+    """Transaxial, coronal and sagittal slices (rows) through ``centre_index`` (default: the volume centre)
+    of volumes ``[z, y, x]`` (columns): ``{title: (volume, colour map, vmax, colour-bar label)}``."""
+    first = next(iter(columns.values()))[0]
+    index = centre_index or tuple(n // 2 for n in first.shape)
     dz, dy, dx = voxel_mm
-    columns = {"true μ-map": true_mu, "predicted μ-map": predicted_mu,
-               "|predicted − true|": np.abs(predicted_mu - true_mu)}
-    vmax = float(true_mu.max())
-    fig, axes = plt.subplots(3, 3, figsize=(10, 9), squeeze=False)
+    fig, axes = plt.subplots(3, len(columns), figsize=(3.4 * len(columns), 9), squeeze=False)
     cuts = (("transaxial", lambda v: v[index[0]], dy / dx), ("coronal", lambda v: v[:, index[1]][::-1], dz / dx),
             ("sagittal", lambda v: v[:, :, index[2]][::-1], dz / dy))
-    for col, (name, volume) in enumerate(columns.items()):
-        difference = col == 2
+    for col, (name, (volume, cmap, vmax, label)) in enumerate(columns.items()):
         for row, (plane, cut, aspect) in enumerate(cuts):
-            shown = axes[row, col].imshow(cut(volume), cmap="magma" if difference else "gray", vmin=0,
-                                          vmax=vmax / 4 if difference else vmax, aspect=aspect)
+            shown = axes[row, col].imshow(cut(volume), cmap=cmap, vmin=0, vmax=vmax, aspect=aspect)
             axes[row, col].set_title(f"{name}, {plane}", fontsize=8)
             axes[row, col].axis("off")
-        fig.colorbar(shown, ax=axes[:, col], fraction=0.046, label="|Δμ| (cm⁻¹)" if difference else "μ (cm⁻¹)")
+        fig.colorbar(shown, ax=axes[:, col], fraction=0.046, label=label)
     fig.suptitle(title, fontsize=10)
     return fig
+
+
+def mu_map_figure(true_mu: np.ndarray, predicted_mu: np.ndarray, voxel_mm, centre_index=None,
+                  title: str = "") -> Figure:
+    """Fig. 4: :func:`slices_figure` of the true and predicted μ-maps (cm⁻¹, one grey scale) and their
+    |difference|."""
+    vmax = float(true_mu.max())
+    return slices_figure({"true μ-map": (true_mu, "gray", vmax, "μ (cm⁻¹)"),
+                          "predicted μ-map": (predicted_mu, "gray", vmax, "μ (cm⁻¹)"),
+                          "|predicted − true|": (np.abs(predicted_mu - true_mu), "magma", vmax / 4, "|Δμ| (cm⁻¹)")},
+                         voxel_mm, centre_index, title)
 
 
 def bullseye_axes(ax: Axes, polar: np.ndarray, title: str = "", vmin: float = 0.0, vmax: float = 100.0,

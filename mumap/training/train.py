@@ -52,10 +52,14 @@ def build_datamodule(cfg: DictConfig) -> MuMapDataModule:
                            d.batch_size, cfg.normalization.kind, d.num_workers, cfg.seed, d.max_studies)
 
 
+def build_generator(model: DictConfig, in_channels: int) -> UNet3D:
+    """The U-Net of a ``model`` config (depth, filters, width, bottleneck_dropout)."""
+    return UNet3D(in_channels, 1, level_features(model.filters, model.depth, model.width), model.bottleneck_dropout)
+
+
 def build_module(cfg: DictConfig, in_channels: int) -> DistanceModule:
     """The LightningModule of ``cfg.training`` (cgan or distance), in channels-last memory if asked."""
-    m = cfg.model
-    generator = UNet3D(in_channels, 1, level_features(m.filters, m.depth, m.width), m.bottleneck_dropout)
+    generator = build_generator(cfg.model, in_channels)
     common = {"loss": cfg.loss.name, "lr": cfg.training.lr, "lr_schedule": cfg.training.lr_schedule,
               "patch_size": list(cfg.data.patch_size),
               "normalization": cfg.normalization.kind, "inputs": [cfg.data.input, *cfg.data.extra_inputs]}

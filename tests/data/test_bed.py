@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mumap.data.bed import find_bed, reinsert_bed, remove_bed
+from mumap.data.bed import bed_profile, find_bed, place_bed, reinsert_bed, remove_bed
 from mumap.data.phantom import MU_140KEV, Anatomy, Patient, Uptake, render, sample_anatomy
 from mumap.spect.geometry import ImageGrid
 
@@ -40,3 +40,29 @@ def test_no_bed_no_mask():
     without, _ = remove_bed(mu, GRID.voxel_mm)
     assert not find_bed(without, GRID.voxel_mm).any()
     assert not find_bed(np.zeros(GRID.shape, np.float32), GRID.voxel_mm).any()
+
+
+def _patient_mu(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    patient = Patient("P", "F" if seed % 2 else "M", 60, 170.0, float(rng.uniform(55, 120)))
+    return render(GRID, sample_anatomy(patient, rng), Uptake())[1]
+
+
+def test_a_bed_template_from_other_patients_attenuates_like_the_true_bed():
+    profiles = []
+    for seed in range(4):
+        mu = _patient_mu(seed)
+        bed = np.isclose(mu, MU_140KEV["bed"])
+        profiles.append(bed_profile(np.where(bed, mu, 0.0), (mu >= 0.05) & ~bed, GRID.voxel_mm))
+    template = np.nanmean(profiles, axis=0)
+    mu = _patient_mu(11)
+    true_bed = np.where(np.isclose(mu, MU_140KEV["bed"]), mu, 0.0)
+    body = (mu - true_bed) >= 0.05
+    placed = place_bed(body, template, GRID.voxel_mm)
+    assert not np.any((placed > 0) & body)  # the true body is never above the bed
+    body_columns = body.any(axis=(0, 1))
+    # the bed's attenuation along the AP rays under the body (cm⁻¹ · voxels), true vs template
+    true_path, placed_path = true_bed.sum(axis=1)[:, body_columns], placed.sum(axis=1)[:, body_columns]
+    assert placed_path.mean() == pytest.approx(true_path.mean(), rel=0.2)
+    assert np.abs(placed_path - true_path).mean() < 0.35 * true_path.mean()
+    assert not place_bed(np.zeros(mu.shape, bool), template, GRID.voxel_mm).any()

@@ -7,64 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
 from mumap.cli import main as cli
 from mumap.data import io
 from mumap.data.dicom import import_dicom
 from mumap.data.importer import MU_WATER, hu_to_mu, import_nifti_csv
 from mumap.data.io import DatasetError
+from tests.helpers import dicom_uids, write_ct, write_nm
 
-NM_STORAGE, CT_STORAGE = "1.2.840.10008.5.1.4.1.1.20", "1.2.840.10008.5.1.4.1.1.2"
 SPECT_VOXEL, SPECT_ORIGIN = (4.8, 4.8, 4.8), (-48.0, -76.8, -76.8)  # (z, y, x) mm
-
-
-def _dataset(path: Path, modality: str, sop_class: str, uids: dict, description: str) -> FileDataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.SeriesDescription = modality, description
-    ds.PatientID, ds.PatientSex, ds.PatientAge = uids["patient"], "M", "064Y"
-    ds.PatientSize, ds.PatientWeight = 1.78, 85
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = uids["study"], generate_uid()
-    ds.FrameOfReferenceUID = uids["frame"]
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    return ds
-
-
-def write_nm(path: Path, volume: np.ndarray, description: str, uids: dict, slope: float = 1e-3,
-             voxel=SPECT_VOXEL, origin=SPECT_ORIGIN) -> Path:
-    """A multi-frame NM reconstruction, frames along +z, stored as uint16 × RescaleSlope."""
-    ds = _dataset(path, "NM", NM_STORAGE, uids, description)
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
-    ds.NumberOfFrames, ds.Rows, ds.Columns = volume.shape
-    ds.PixelSpacing, ds.SpacingBetweenSlices, ds.SliceThickness = [voxel[1], voxel[2]], voxel[0], voxel[0]
-    ds.ImagePositionPatient = [origin[2], origin[1], origin[0]]
-    ds.RescaleSlope, ds.RescaleIntercept = slope, 0
-    ds.PixelData = np.round(volume / slope).astype(np.uint16).tobytes()
-    ds.save_as(path)
-    return path
-
-
-def write_ct(folder: Path, hu: np.ndarray, uids: dict, voxel=(3.0, 2.4, 2.4), origin=(-30.0, -76.8, -76.8)) -> Path:
-    """An axial CT, one file per slice, stored as HU + 1024 with RescaleIntercept −1024."""
-    folder.mkdir(parents=True, exist_ok=True)
-    series = generate_uid()
-    for k, plane in enumerate(hu):
-        ds = _dataset(folder / f"ct{k:03d}.dcm", "CT", CT_STORAGE, uids, "CT lowdose")
-        ds.SeriesInstanceUID = series
-        ds.Rows, ds.Columns = plane.shape
-        ds.PixelSpacing, ds.SliceThickness = [voxel[1], voxel[2]], voxel[0]
-        ds.ImagePositionPatient = [origin[2], origin[1], origin[0] + k * voxel[0]]
-        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
-        ds.PixelData = np.round(plane + 1024).astype(np.uint16).tobytes()
-        ds.save_as(folder / f"ct{k:03d}.dcm")
-    return folder
 
 
 def _cylinder(shape, voxel, origin, radius_mm=60.0) -> np.ndarray:
@@ -73,22 +25,18 @@ def _cylinder(shape, voxel, origin, radius_mm=60.0) -> np.ndarray:
     return np.hypot(x, y) < radius_mm
 
 
-def _uids(patient: str) -> dict:
-    return {"patient": patient, "study": generate_uid(), "frame": generate_uid()}
-
-
 @pytest.fixture
 def dicom_folder(tmp_path) -> Path:
     """Patient A: nAC + SC (stress) and a CT μ-map on a finer, shorter grid; patient B: nAC, vendor AC, NM μ-map."""
     root = tmp_path / "dicom"
     root.mkdir()
     body = _cylinder((20, 32, 32), SPECT_VOXEL, SPECT_ORIGIN).astype(float)
-    a = _uids("PA")
+    a = dicom_uids("PA")
     write_nm(root / "a_nac.dcm", 5.0 * body, "MPI stress IRNC", a)
     write_nm(root / "a_sc.dcm", 4.0 * body, "MPI stress IRNC SC", a)
     hu = np.where(_cylinder((16, 64, 64), (3.0, 2.4, 2.4), (-30.0, -76.8, -76.8)), 0.0, -1000.0)
     write_ct(root / "a_ct", hu, a)
-    b = _uids("PB")
+    b = dicom_uids("PB")
     write_nm(root / "b_nac.dcm", 3.0 * body, "rest NAC", b)
     write_nm(root / "b_ac.dcm", 9.0 * body, "rest IRAC", b)
     write_nm(root / "b_mu.dcm", MU_WATER * body, "mumap", b, slope=1e-4)
@@ -129,7 +77,7 @@ def test_cli_import_reports_errors(dicom_folder, tmp_path, capsys):
 
 def _broken(root: Path, problem: str) -> None:
     body = _cylinder((20, 32, 32), SPECT_VOXEL, SPECT_ORIGIN).astype(float)
-    uids = _uids("PX")
+    uids = dicom_uids("PX")
     if problem != "missing nac":
         write_nm(root / "nac.dcm", (0 if problem == "empty" else 5.0) * body, "stress NAC", uids)
     if problem == "hu where cm-1":

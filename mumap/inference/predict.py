@@ -1,0 +1,250 @@
+"""``mumap predict``: the μ-map of a new patient from its nAC (or SC) reconstruction, in files a
+reconstruction or viewing program reads.
+
+Input: a NIfTI file (its kind given with ``kind``, default nac) or a DICOM folder of one study (the NM
+series the model needs are found by their SeriesDescription, as :mod:`mumap.data.dicom` does). The input
+must meet the model's contract (:class:`~mumap.inference.model_file.InputContract`): the image kinds it
+was trained on, and its voxel size unless ``resample`` is asked, which is logged.
+
+Output, in a folder written as a whole (a temporary folder renamed at the end, so a failed study leaves
+nothing): ``mumap.nii.gz`` (cm⁻¹, on the input's grid with its affine), ``mumap.hv``/``.v`` (STIR-readable
+Interfile), for DICOM input ``mumap.dcm`` (a new NM series in the input's study and Frame of Reference),
+``preview.png`` (three orthogonal slices through the heart) and ``prediction.json`` (model, contract,
+bed, timings); with ``prac``: ``prac.nii.gz`` (the PRAC-corrected image), ``polar_map.png`` and the
+17-segment scores in ``prediction.json``. The bed is put back from the model's bed template (the
+training cohort's mean bed under the back of the input's body outline, filling air only), from a NIfTI
+bed μ-map of the scanner, or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+
+from mumap.data import io
+from mumap.data.bed import place_bed, reinsert_bed
+from mumap.data.dicom import find_series, series_volume, write_mu_map_series
+from mumap.data.importer import Volume, check_spect_image, resample
+from mumap.data.io import DatasetError
+from mumap.evaluation.baselines import body_outline
+from mumap.evaluation.figures import bullseye_axes, slices_figure
+from mumap.figures import plt, save_figure
+from mumap.inference.model_file import INPUT_KINDS, MuMapModel, check_voxel_size
+from mumap.spect import interfile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PatientInput:
+    """One study's SPECT images (``kind → volume`` in counts, one grid) and where they came from."""
+
+    images: dict[str, Volume]
+    source: Path
+    dicom_reference: pydicom.Dataset | None = None  # header of the nAC/SC series, for the DICOM output
+    nifti_reference: Path | None = None  # the NIfTI file whose affine the output keeps
+
+    @property
+    def grid(self) -> Volume:
+        return next(iter(self.images.values()))
+
+
+def is_nifti(path: Path) -> bool:
+    return path.name.endswith((".nii", ".nii.gz"))
+
+
+def read_input(path: str | Path, model: MuMapModel, kind: str = "nac") -> PatientInput:
+    """The images ``model`` needs from a NIfTI file (of ``kind``) or a DICOM folder of one study."""
+    path = Path(path)
+    needed = model.contract.inputs
+    if is_nifti(path):
+        if kind not in INPUT_KINDS:
+            raise DatasetError(f"{path}: unknown input kind {kind!r}; choose one of {', '.join(INPUT_KINDS)}")
+        if needed != (kind,):
+            instead = "a DICOM folder with those series" if len(needed) > 1 else f"that image with --kind {needed[0]}"
+            raise DatasetError(f"{path}: the model {model.path} takes {' + '.join(needed)} "
+                               f"({', '.join(INPUT_KINDS[k] for k in needed)}), but this input is {kind}; give "
+                               f"{instead}, or use a model trained on {kind} (data.input={kind})")
+        data, voxel, origin = io.load_nifti(path)
+        return PatientInput({kind: Volume(data.astype(np.float32), voxel, origin, str(path))}, path,
+                            nifti_reference=path)
+    if not path.is_dir():
+        raise DatasetError(f"{path}: not found, or neither a NIfTI file (.nii, .nii.gz) nor a DICOM folder")
+    series = find_series(path)
+    if not series:
+        raise DatasetError(f"{path}: no DICOM files found")
+    studies = {str(s.header.get("StudyInstanceUID", "")) for s in series}
+    if len(studies) > 1:
+        raise DatasetError(f"{path}: holds {len(studies)} studies; give one study's folder (or use --batch on a "
+                           f"folder of study folders)")
+    roles = {}
+    for s in series:
+        if s.role in needed:
+            if s.role in roles:
+                raise DatasetError(f"{s.files[0]}: a second {s.role} series (also {roles[s.role].files[0]})")
+            roles[s.role] = s
+    missing = [k for k in needed if k not in roles]
+    if missing:
+        found = sorted({f"{s.header.get('Modality', '?')} '{s.header.get('SeriesDescription', '')}'" for s in series})
+        raise DatasetError(f"{path}: no {' or '.join(missing)} reconstruction series (an NM series whose "
+                           f"SeriesDescription names it, e.g. 'NAC'/'IRNC'{', with SC' if 'sc' in missing else ''}); "
+                           f"found {', '.join(found)}")
+    images = {kind: series_volume(roles[kind]) for kind in needed}
+    first = images[needed[0]]
+    for kind, volume in images.items():
+        if volume.data.shape != first.data.shape or not np.allclose(volume.voxel_mm, first.voxel_mm):
+            raise DatasetError(f"{volume.source}: the {kind} series is not on the grid of {first.source}")
+    return PatientInput(images, path, dicom_reference=pydicom.dcmread(roles[needed[0]].files[0],
+                                                                        stop_before_pixels=True))
+
+
+def predict_mu_map(model: MuMapModel, patient: PatientInput, *, resample_input: bool = False,
+                   bed: str | Path = "template") -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(μ-map with bed, bed, facts)`` on the input's grid (cm⁻¹). ``bed``: ``template`` (the model's),
+    ``none``, or a NIfTI bed μ-map (cm⁻¹, resampled onto the input grid)."""
+    for kind, volume in patient.images.items():
+        check_spect_image(volume, kind)
+    grid = patient.grid
+    resampled = check_voxel_size(model, grid.voxel_mm, grid.source, resample=resample_input)
+    images = np.stack([patient.images[k].data for k in model.contract.inputs])
+    if resampled:
+        voxel = model.contract.voxel_mm
+        shape = tuple(max(1, round(n * h / v)) for n, h, v in zip(grid.data.shape, grid.voxel_mm, voxel, strict=True))
+        images = np.stack([resample(Volume(c, grid.voxel_mm, grid.origin_mm, grid.source), shape, voxel,
+                                    grid.origin_mm) for c in images])
+    mu = model.predict(images)
+    if bed == "template":
+        if model.bed_profile is None:
+            raise DatasetError(f"{model.path}: holds no bed template; pass --bed none or --bed <bed μ-map .nii.gz>")
+        bed_mu = place_bed(body_outline(images[0]), model.bed_profile, model.contract.voxel_mm)
+    else:
+        bed_mu = np.zeros_like(mu)
+    if resampled:
+        back = (grid.data.shape, grid.voxel_mm, grid.origin_mm)
+        mu = resample(Volume(mu, model.contract.voxel_mm, grid.origin_mm, "prediction"), *back)
+        bed_mu = resample(Volume(bed_mu, model.contract.voxel_mm, grid.origin_mm, "bed"), *back)
+    if bed not in ("template", "none"):
+        data, voxel, origin = io.load_nifti(bed)
+        bed_mu = resample(Volume(data.astype(np.float32), voxel, origin, str(bed)), grid.data.shape, grid.voxel_mm,
+                          grid.origin_mm)
+        if bed_mu.min() < 0 or bed_mu.max() > 1:
+            raise DatasetError(f"{bed}: bed μ-map values {bed_mu.min():.3g}…{bed_mu.max():.3g} are not cm⁻¹")
+    facts = {"resampled": resampled, "bed": str(bed), "bed_mu_sum": float(bed_mu.sum())}
+    # a template is a mean bed: it fills the air under the body, never tissue; a scanner's bed μ-map is exact
+    with_bed = np.maximum(mu, bed_mu) if bed == "template" else reinsert_bed(mu, bed_mu)
+    return with_bed, bed_mu, facts
+
+
+def heart_index(image: np.ndarray) -> tuple[int, int, int]:
+    """The voxel ``(z, y, x)`` at the centre of the hottest 0.5 % of the image (the myocardium in MPI)."""
+    hot = np.argwhere(image >= np.quantile(image, 0.995))
+    return tuple(int(v) for v in np.round(hot.mean(axis=0)))
+
+
+def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kind: str = "nac",
+                  resample_input: bool = False, bed: str | Path = "template", prac: bool = False,
+                  overwrite: bool = False) -> Path:
+    """Predict one study and write its output folder ``out`` (see the module docstring); returns ``out``."""
+    start = time.perf_counter()
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise DatasetError(f"{out}: already exists; choose another output or pass --overwrite")
+    patient = read_input(source, model, kind)
+    mu, _, facts = predict_mu_map(model, patient, resample_input=resample_input, bed=bed)
+    grid, first = patient.grid, model.contract.inputs[0]
+    tmp = out.with_name(".tmp-" + out.name)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        if patient.nifti_reference:
+            io.save_nifti_like(tmp / "mumap.nii.gz", mu, patient.nifti_reference)
+        else:
+            io.save_nifti(tmp / "mumap.nii.gz", mu, grid.voxel_mm, grid.origin_mm)
+        interfile.write_image(tmp / "mumap.hv", mu, grid.voxel_mm)
+        if patient.dicom_reference is not None:
+            write_mu_map_series(tmp / "mumap.dcm", mu, grid.voxel_mm, grid.origin_mm, patient.dicom_reference)
+        centre = heart_index(patient.images[first].data)
+        image = patient.images[first].data
+        columns = {f"input ({first})": (image, "gray", float(image.max()), "counts"),
+                   "predicted μ-map": (mu, "gray", max(float(mu.max()), 1e-6), "μ (cm⁻¹)")}
+        record = {"source": str(patient.source), "model": str(model.path), "model_mumap_version": model.mumap_version,
+                  "contract": model.contract.describe(), "kind": first, "shape_zyx": list(mu.shape),
+                  "voxel_mm": list(grid.voxel_mm), "origin_mm": list(grid.origin_mm), **facts,
+                  "mu_max_cm-1": float(mu.max())}
+        if prac:
+            corrected, scores = _prac_and_polar(image, mu, grid, tmp)
+            columns["PRAC (DLAC)"] = (corrected, "gray", float(corrected.max()), "counts")
+            record["segment_scores_percent"] = [round(float(s), 2) for s in scores]
+        save_figure(slices_figure(columns, grid.voxel_mm, centre, f"{patient.source.name}: predicted μ-map"),
+                    tmp / "preview.png")
+        record["seconds"] = round(time.perf_counter() - start, 2)
+        (tmp / "prediction.json").write_text(json.dumps(record, indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _prac_and_polar(image: np.ndarray, mu: np.ndarray, grid: Volume, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """PRAC of the input with the predicted μ-map (``prac.nii.gz``) and its polar map (``polar_map.png``);
+    returns the corrected image and the 17 segment scores (%)."""
+    from mumap.evaluation.polar import find_lv, polar_map, segment_scores
+    from mumap.spect.geometry import ImageGrid
+    from mumap.spect.prac import prac, prac_projector
+
+    projector = prac_projector(ImageGrid(image.shape, tuple(float(v) for v in grid.voxel_mm)))
+    corrected = prac(image, mu, projector).numpy()
+    io.save_nifti(folder / "prac.nii.gz", corrected, grid.voxel_mm, grid.origin_mm)
+    frame = find_lv(corrected, grid.voxel_mm, grid.origin_mm)
+    polar = polar_map(corrected, frame, grid.voxel_mm, grid.origin_mm)
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    bullseye_axes(ax, polar, "DLAC polar map (% of max)")
+    save_figure(fig, folder / "polar_map.png")
+    return corrected, segment_scores(polar)
+
+
+def batch_entries(folder: str | Path) -> list[Path]:
+    """The studies of a batch folder: its NIfTI files and its sub-folders (DICOM studies), sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: --batch needs a folder of studies (NIfTI files or DICOM study folders)")
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and (p.is_dir() or is_nifti(p)))
+    if not entries:
+        raise DatasetError(f"{folder}: no NIfTI files or study folders in it")
+    return entries
+
+
+def study_name(path: Path) -> str:
+    return path.name.removesuffix(".gz").removesuffix(".nii")
+
+
+def predict_batch(model: MuMapModel, folder: str | Path, out: str | Path, *, progress: bool = True,
+                  overwrite: bool = False, **options) -> dict[str, str]:
+    """Predict every study of ``folder`` into ``out/<study>`` with a progress bar, continuing past failed
+    studies; studies already predicted are skipped unless ``overwrite`` (so a killed batch resumes).
+    Returns ``{study: error}`` of the failures."""
+    from rich.progress import Progress
+
+    entries = batch_entries(folder)
+    failures: dict[str, str] = {}
+    with Progress(disable=not progress, transient=False) as bar:
+        task = bar.add_task("predicting μ-maps", total=len(entries))
+        for entry in entries:
+            target = Path(out) / study_name(entry)
+            if overwrite or not target.exists():
+                try:
+                    predict_study(model, entry, target, overwrite=overwrite, **options)
+                except Exception as err:  # one bad study must not stop the batch; each is reported
+                    failures[str(entry)] = str(err) if isinstance(err, ValueError) else f"{type(err).__name__}: {err}"
+                    log.error(f"{entry}: {failures[str(entry)]}")
+            bar.advance(task)
+    return failures
