@@ -79,7 +79,7 @@ def series_volume(series: Series) -> Volume:
 
 
 def _multiframe_volume(path: Path) -> Volume:
-    ds = pydicom.dcmread(path)
+    ds = _read(path)
     position, orientation = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
     if (position is None or orientation is None) and "DetectorInformationSequence" in ds:
         detector = ds.DetectorInformationSequence[0]
@@ -89,7 +89,7 @@ def _multiframe_volume(path: Path) -> Volume:
     spacing = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness")
     _require(path, spacing is not None, "SpacingBetweenSlices/SliceThickness")
     _require(path, "PixelSpacing" in ds, "PixelSpacing")
-    data = _real_world(ds, ds.pixel_array.astype(np.float64))
+    data = _real_world(ds, _pixels(path, ds))
     if data.ndim == 2:
         data = data[None]
     dy, dx = (float(v) for v in ds.PixelSpacing)
@@ -98,7 +98,7 @@ def _multiframe_volume(path: Path) -> Volume:
 
 
 def _slice_stack_volume(paths: list[Path]) -> Volume:
-    slices = [pydicom.dcmread(p) for p in paths]
+    slices = [_read(p) for p in paths]
     for path, ds in zip(paths, slices, strict=True):
         _require(path, "ImagePositionPatient" in ds, "ImagePositionPatient")
         _require(path, "PixelSpacing" in ds, "PixelSpacing")
@@ -109,11 +109,25 @@ def _slice_stack_volume(paths: list[Path]) -> Volume:
     steps = np.diff(z)
     if len(z) > 1 and (steps.min() <= 0 or np.ptp(steps) > 0.01 * steps.mean()):
         raise DatasetError(f"{paths[0].parent}: slices are not evenly spaced along z (ImagePositionPatient)")
-    data = np.stack([_real_world(ds, ds.pixel_array.astype(np.float64)) for ds in slices])
+    data = np.stack([_real_world(ds, _pixels(path, ds)) for path, ds in zip(paths, slices, strict=True)])
     spacing = float(steps.mean()) if len(z) > 1 else float(slices[0].get("SliceThickness", 1.0))
     dy, dx = (float(v) for v in slices[0].PixelSpacing)
     x0, y0, _ = (float(v) for v in slices[0].ImagePositionPatient)
     return Volume(data, (spacing, dy, dx), (float(z[0]), y0, x0), str(paths[0].parent), _frame_of_reference(slices[0]))
+
+
+def _read(path: Path) -> pydicom.Dataset:
+    try:
+        return pydicom.dcmread(path)
+    except Exception as err:  # a file whose header parsed but whose body is truncated or corrupt
+        raise DatasetError(f"{path}: not a readable DICOM file ({type(err).__name__}: {err})") from err
+
+
+def _pixels(path: Path, ds: pydicom.Dataset) -> np.ndarray:
+    try:
+        return ds.pixel_array.astype(np.float64)
+    except Exception as err:  # truncated or inconsistent pixel data raise many types
+        raise DatasetError(f"{path}: pixel data unreadable ({type(err).__name__}: {err})") from err
 
 
 def _real_world(ds: pydicom.Dataset, pixels: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io as _io
+import logging
 import os
 from pathlib import Path
 
@@ -63,7 +64,12 @@ def load_nifti(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float]
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
     try:
-        nifti = nib.load(path)
+        nibabel_log = logging.getLogger("nibabel.global")  # it logs header repairs; our error says it once
+        level, nibabel_log.level = nibabel_log.level, logging.CRITICAL + 1
+        try:
+            nifti = nib.load(path)
+        finally:
+            nibabel_log.level = level
         if not _axis_aligned(nifti.affine):
             nifti = nib.as_closest_canonical(nifti)  # permuted axes → RAS+ (oblique stays oblique)
         data = np.asarray(nifti.dataobj)

@@ -1,0 +1,1 @@
+"""μ-maps for new patients: the self-contained model file and ``mumap predict``."""

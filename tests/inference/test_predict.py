@@ -4,7 +4,6 @@ input contract, and batch mode."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -18,19 +17,6 @@ from mumap.data.dicom import find_series, series_volume
 from mumap.inference.model_file import load_model
 from mumap.spect import interfile
 from tests.helpers import dicom_uids, write_nm
-
-
-@pytest.fixture(scope="session")
-def model_file(smoke_run, tmp_path_factory) -> Path:
-    [checkpoint] = (smoke_run / "checkpoints").glob("best-*.ckpt")
-    out = tmp_path_factory.mktemp("model") / "smoke.mumap.pt"
-    assert cli(["export", str(checkpoint), "-o", str(out)]) == 0
-    return out
-
-
-@pytest.fixture(scope="session")
-def test_study(tiny_cohort) -> dict:
-    return next(row for row in io.read_studies(tiny_cohort / "studies.csv") if row["split"] == "test")
 
 
 def test_model_file_is_self_contained_and_safe_to_load(model_file, smoke_run):
