@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from mumap.data import io
 from mumap.spect.geometry import ImageGrid
 
 
@@ -81,3 +83,14 @@ def write_ct(folder: Path, hu: np.ndarray, uids: dict, voxel=(3.0, 2.4, 2.4), or
 def dicom_uids(patient: str) -> dict:
     """Patient id and fresh Study and Frame of Reference UIDs for :func:`write_nm` / :func:`write_ct`."""
     return {"patient": patient, "study": generate_uid(), "frame": generate_uid()}
+
+
+def cohort_digest(root: Path) -> str:
+    """SHA-256 of every image array and the projections of a cohort, in studies.csv order."""
+    digest = hashlib.sha256()
+    for row in io.read_studies(root / "studies.csv"):
+        for name in ("nac", "sc", "ctac", "mumap", "bed"):
+            digest.update(io.load_nifti(root / row[name])[0].tobytes())
+        with np.load(root / row["projections"]) as projections:
+            digest.update(projections["photopeak"].tobytes())
+    return digest.hexdigest()

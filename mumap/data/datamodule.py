@@ -11,20 +11,21 @@ image (:mod:`mumap.data.normalization`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mumap.data import io
 from mumap.data.bed import remove_bed
 from mumap.data.normalization import Kind, normalize_channels
 from mumap.data.patches import pad_to, random_patches
 from mumap.evaluation.baselines import uniform_mu_map
+from mumap.seeding import derive_seed
 
 MIN_SLICES = 32
 
@@ -90,6 +91,21 @@ class PatchDataset(Dataset):
         return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
 
 
+class EpochShuffle(Sampler[int]):
+    """A permutation of ``range(n)`` drawn from (seed, epoch) alone, the same however often it is iterated
+    (a DataLoader's own shuffle also depends on how many iterators were made and on the global RNG)."""
+
+    def __init__(self, n: int, seed: int, epoch: int):
+        self.n, self.seed, self.epoch = n, seed, epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch))
+        return iter(torch.randperm(self.n, generator=generator).tolist())
+
+
 class VolumeDataset(Dataset):
     """Whole studies: ``(inputs, target, bed, uniform, study_id)``."""
 
@@ -137,11 +153,14 @@ class MuMapDataModule(L.LightningDataModule):
             raise io.DatasetError(f"{listing}: needs studies in both the train and the val split")
 
     def train_dataloader(self) -> DataLoader:
+        """The patches of the current epoch in an order drawn from (seed, epoch) alone, so that a resumed run
+        sees what an uninterrupted one saw (the trainer reloads this every epoch)."""
         dataset = PatchDataset(self.splits["train"], self.patch_size, self.patches_per_image, self.seed)
-        if self.trainer is not None:
-            dataset.set_epoch(self.trainer.current_epoch)
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
-                          drop_last=len(dataset) > self.batch_size, persistent_workers=False)
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        dataset.set_epoch(epoch)
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=EpochShuffle(len(dataset), self.seed, epoch),
+                          num_workers=self.num_workers, drop_last=len(dataset) > self.batch_size,
+                          persistent_workers=False)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(VolumeDataset(self.splits["val"]), batch_size=1, num_workers=self.num_workers)

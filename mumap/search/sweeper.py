@@ -42,7 +42,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
@@ -51,6 +50,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.trial import TrialState
+
+from mumap.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 SURPLUS = "mumap:surplus"
@@ -187,7 +188,7 @@ class OptunaSearch(Sweeper):
                 study.tell(trial, state=TrialState.FAIL)
                 break
             if self.sampler_kind == "random" and self.seed is not None:
-                seed = int(np.random.SeedSequence([self.seed, trial.number]).generate_state(1)[0])
+                seed = derive_seed(self.seed, trial.number)
                 study.sampler = optuna.samplers.RandomSampler(seed)
             overrides = [*self.space.sample(trial), *fixed, f"hydra.sweep.subdir=trial-{trial.number:04d}"]
             trial.set_user_attr("overrides", overrides)

@@ -1,5 +1,6 @@
-"""Training callbacks: mid-slice images of the first validation study after every validation epoch, and
-the evaluation report (:mod:`mumap.evaluation.report`) of the best checkpoint after ``fit``."""
+"""Training callbacks: random numbers that survive a resume, mid-slice images of the first validation study
+after every validation epoch, and the evaluation report (:mod:`mumap.evaluation.report`) of the best
+checkpoint after ``fit``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,21 @@ import torch
 from torch import Tensor
 
 from mumap.figures import plt, save_figure
+from mumap.seeding import derive_seed
+
+
+class ResumableRandomness(L.Callback):
+    """Seeds torch's global RNG from (seed, rank, step) before every training step — it draws dropout —, so
+    that a run resumed from a checkpoint draws the same random numbers as one that was never interrupted
+    (Lightning does not restore RNG states; fairseq seeds per update the same way). With the patches and
+    their order drawn from (seed, epoch) by the datamodule, a resumed run on CPU in fp32 is bit-identical."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        torch.manual_seed(derive_seed(self.seed, trainer.global_rank, trainer.global_step))
 
 
 def mid_slice_figure(images: dict[str, np.ndarray], title: str):

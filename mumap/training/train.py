@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
 import os
@@ -21,7 +22,7 @@ from mumap.models.blocks import level_features
 from mumap.models.discriminators import ClassifierDiscriminator, PatchGANDiscriminator
 from mumap.models.generator import UNet3D
 from mumap.search.convergence import BestEpochMetrics, Verdict
-from mumap.training.callbacks import MidSliceImages, PostFitEvaluation
+from mumap.training.callbacks import MidSliceImages, PostFitEvaluation, ResumableRandomness
 from mumap.training.modules import CGANModule, DistanceModule
 
 
@@ -84,10 +85,40 @@ def _discriminator(cfg: DictConfig, in_channels: int) -> nn.Module:
     raise ValueError(f"discriminator.kind must be classifier or patchgan, got {d.kind!r}")
 
 
-def build_loggers(cfg: DictConfig, output_dir: Path) -> list[Logger]:
+class ResumableCSVLogger(CSVLogger):
+    """``<output>/csv/metrics.csv``, written through at every log call so that a killed run leaves what it
+    logged; a run resumed from a checkpoint of epoch ``resumed_epoch`` keeps the rows of epochs up to it
+    (Lightning's logger deletes the file when it starts) and drops those of the epoch the kill cut short,
+    which the resumed run logs again, so that every epoch is there once."""
+
+    def __init__(self, output_dir: Path, resumed_epoch: int | None = None):
+        super().__init__(output_dir, name="csv", version="", flush_logs_every_n_steps=1)
+        self.resumed_epoch = resumed_epoch
+
+    @property
+    def experiment(self):
+        if self._experiment is None and self.resumed_epoch is not None:
+            kept = self._rows_until(Path(self.log_dir) / "metrics.csv", self.resumed_epoch)
+            writer = super().experiment  # deletes metrics.csv
+            writer.metrics = kept + writer.metrics
+            writer.save()
+            return writer
+        return super().experiment
+
+    @staticmethod
+    def _rows_until(path: Path, epoch: int) -> list[dict[str, str]]:
+        if not path.is_file():
+            return []
+        with open(path, newline="") as f:
+            rows = [{k: v for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+        return [row for row in rows if float(row.get("epoch", math.inf)) <= epoch]
+
+
+def build_loggers(cfg: DictConfig, output_dir: Path, resumed_epoch: int | None = None) -> list[Logger]:
+    """CSV (:class:`ResumableCSVLogger`) and W&B (offline by default) loggers, as ``cfg.logger`` asks."""
     loggers: list[Logger] = []
     if cfg.logger.csv:
-        loggers.append(CSVLogger(output_dir, name="csv", version=""))
+        loggers.append(ResumableCSVLogger(output_dir, resumed_epoch))
     if cfg.logger.wandb.enabled:
         os.environ.setdefault("WANDB_SILENT", "true")
         loggers.append(WandbLogger(project=cfg.logger.wandb.project, name=str(cfg.name), save_dir=str(output_dir),
@@ -128,6 +159,10 @@ def run(cfg: DictConfig, output_dir: str | Path) -> RunResult:
                               f"or start another with name=<new name>")
     if ckpt_path == "last" and not last.is_file():
         ckpt_path = None  # nothing to resume yet
+    resumed_epoch = None
+    if ckpt_path is not None:
+        resumed_epoch = int(torch.load(last if ckpt_path == "last" else ckpt_path, map_location="cpu",
+                                       weights_only=False)["epoch"])
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
@@ -135,12 +170,12 @@ def run(cfg: DictConfig, output_dir: str | Path) -> RunResult:
     checkpoint = ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="best-{epoch}", monitor="val/l1",
                                  mode="min", save_last=True)
     best_epoch = BestEpochMetrics("val/l1")
-    callbacks = [checkpoint, best_epoch, MidSliceImages(output_dir / "images")]
+    callbacks = [checkpoint, best_epoch, ResumableRandomness(cfg.seed), MidSliceImages(output_dir / "images")]
     if cfg.evaluation.enabled:
         callbacks.append(PostFitEvaluation(output_dir / f"report-{cfg.evaluation.split}", cfg.evaluation.split,
                                            cfg.evaluation.max_studies))
     trainer = L.Trainer(**OmegaConf.to_container(cfg.trainer, resolve=True), callbacks=callbacks,
-                        logger=build_loggers(cfg, output_dir), default_root_dir=output_dir)
+                        logger=build_loggers(cfg, output_dir, resumed_epoch), default_root_dir=output_dir)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     verdict = best_epoch.verdict()
     (log.info if verdict.converged else log.warning)(

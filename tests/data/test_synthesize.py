@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -15,6 +14,7 @@ from mumap.cli import main as cli
 from mumap.data import io
 from mumap.data.phantom import MU_140KEV, anatomy_from_dict, lv_segment_map
 from mumap.data.synthesize import PRESETS, plan_cohort, synthesize
+from tests.helpers import cohort_digest
 
 TINY = PRESETS["tiny"]
 
@@ -27,16 +27,6 @@ def cohort(tiny_cohort) -> Path:
 def _rows(root: Path) -> list[dict]:
     with open(root / "studies.csv") as f:
         return list(csv.DictReader(f))
-
-
-def _digest(root: Path) -> str:
-    digest = hashlib.sha256()
-    for row in _rows(root):
-        for name in ("nac", "sc", "ctac", "mumap", "bed"):
-            digest.update(io.load_nifti(root / row[name])[0].tobytes())
-        with np.load(root / row["projections"]) as projections:
-            digest.update(projections["photopeak"].tobytes())
-    return digest.hexdigest()
 
 
 def test_the_contract_files_and_columns(cohort):
@@ -87,7 +77,7 @@ def test_images_are_physical_and_the_heart_is_where_the_truth_says(cohort):
 def test_same_seed_gives_identical_arrays_with_any_worker_count_and_resumes(cohort, tmp_path):
     again = tmp_path / "again"
     synthesize("tiny", again, seed=3, workers=2, progress=False)
-    assert _digest(again) == _digest(cohort)
+    assert cohort_digest(again) == cohort_digest(cohort)
     # a killed run: one study missing, one half-written temporary folder left behind
     kept = again / "S0000" / "nac.nii.gz"
     before = kept.stat().st_mtime_ns
@@ -97,7 +87,7 @@ def test_same_seed_gives_identical_arrays_with_any_worker_count_and_resumes(coho
     synthesize("tiny", again, seed=3, workers=1, progress=False)
     assert kept.stat().st_mtime_ns == before  # finished studies are not redone
     assert not list(again.glob("*.tmp"))
-    assert _digest(again) == _digest(cohort)
+    assert cohort_digest(again) == cohort_digest(cohort)
 
 
 def test_another_seed_in_the_same_folder_is_refused(cohort):
