@@ -160,3 +160,15 @@ def test_saved_model_normalises_a_raw_image_as_training_did(tiny_cohort, tmp_pat
 def csv_rows(root: Path) -> list[dict]:
     with open(root / "studies.csv", newline="") as f:
         return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_training_on_cpu_is_bit_reproducible(tiny_cohort, tmp_path, precision):
+    weights = []
+    for attempt in ("a", "b"):
+        cfg = _smoke(tiny_cohort, "trainer.max_epochs=2", f"trainer.precision={precision}", "test=false",
+                     "evaluation.enabled=false")
+        run(cfg, tmp_path / attempt)
+        weights.append(torch.load(tmp_path / attempt / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"])
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
