@@ -145,6 +145,16 @@ def test_four_d_and_oblique_nifti(good, model_file, tmp_path, capsys):
     assert code == 2 and f"{oblique}: the affine is oblique" in err
 
 
+def _dicom_study(folder: Path, good) -> tuple[Path, Path]:
+    """A one-series DICOM study folder holding the good nAC image; returns (folder, its file)."""
+    study = folder / "study"
+    study.mkdir()
+    image, voxel, origin, _ = good
+    path = write_nm(study / "nac.dcm", image, "stress NAC", dicom_uids("PX"), slope=float(image.max()) / 60000,
+                    voxel=voxel, origin=origin)
+    return study, path
+
+
 # in the order the reader checks them (the first missing one is named)
 DICOM_FIELDS = ["ImagePositionPatient", "ImageOrientationPatient", "SpacingBetweenSlices", "PixelSpacing",
                 "Modality", "SeriesDescription"]
@@ -154,11 +164,7 @@ DICOM_FIELDS = ["ImagePositionPatient", "ImageOrientationPatient", "SpacingBetwe
 @given(drop=st.sets(st.sampled_from(DICOM_FIELDS), min_size=1, max_size=2))
 def test_dicom_with_missing_fields(drop, good, model_file, tmp_path, capsys):
     folder = _fresh(tmp_path)
-    study = folder / "study"
-    study.mkdir()
-    image, voxel, origin, _ = good
-    path = write_nm(study / "nac.dcm", image, "stress NAC", dicom_uids("PX"), slope=float(image.max()) / 60000,
-                    voxel=voxel, origin=origin)
+    study, path = _dicom_study(folder, good)
     ds = pydicom.dcmread(path)
     for field in drop:
         delattr(ds, field)
@@ -178,11 +184,7 @@ def test_dicom_with_missing_fields(drop, good, model_file, tmp_path, capsys):
 @given(cut=st.floats(0.05, 0.99))
 def test_truncated_dicom(cut, good, model_file, tmp_path, capsys):
     folder = _fresh(tmp_path)
-    study = folder / "study"
-    study.mkdir()
-    image, voxel, origin, _ = good
-    path = write_nm(study / "nac.dcm", image, "stress NAC", dicom_uids("PX"), slope=float(image.max()) / 60000,
-                    voxel=voxel, origin=origin)
+    study, path = _dicom_study(folder, good)
     data = path.read_bytes()
     path.write_bytes(data[: int(cut * len(data))])
     code, err = _predict(study, model_file, folder, capsys)
