@@ -35,7 +35,9 @@ import json
 import logging
 import math
 import os
+import random
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.plugins import Plugins
@@ -131,9 +134,16 @@ class OptunaSearch(Sweeper):
         if self.storage_url.startswith("sqlite:///"):
             Path(self.storage_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             engine_kwargs = {"connect_args": {"timeout": 120}}  # workers wait for each other's writes
-        storage = optuna.storages.RDBStorage(self.storage_url, engine_kwargs=engine_kwargs,
-                                             heartbeat_interval=self.heartbeat_interval,
-                                             grace_period=self.grace_period)
+        for attempt in range(10):
+            try:
+                storage = optuna.storages.RDBStorage(self.storage_url, engine_kwargs=engine_kwargs,
+                                                     heartbeat_interval=self.heartbeat_interval,
+                                                     grace_period=self.grace_period)
+                break
+            except sqlalchemy.exc.OperationalError as err:  # workers that start together race to create tables
+                if "already exists" not in str(err) or attempt == 9:
+                    raise
+                time.sleep(0.5 + random.random())
         sampler = (optuna.samplers.RandomSampler(self.seed) if self.sampler_kind == "random"
                    else optuna.samplers.TPESampler(seed=None if self.seed is None else self.seed + os.getpid()))
         return optuna.create_study(study_name=self.study_name, storage=storage, sampler=sampler,

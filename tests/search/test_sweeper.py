@@ -18,7 +18,7 @@ from omegaconf import OmegaConf, open_dict
 from optuna.trial import TrialState
 
 from mumap.search.analyze import analyze
-from mumap.search.sweeper import SURPLUS, SearchSpace
+from mumap.search.sweeper import SURPLUS, OptunaSearch, SearchSpace
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = str(REPO / "conf")
@@ -156,3 +156,20 @@ def test_a_killed_workers_trial_is_failed_and_the_study_goes_on(tiny_cohort, tmp
     trials = _study(tmp_path).get_trials()
     assert trials[0].state == TrialState.FAIL
     assert [t.state for t in trials[1:]] == [TrialState.COMPLETE] * 2
+
+
+def test_workers_starting_together_on_a_fresh_storage_share_one_study(tmp_path):
+    """Workers started at the same instant race to create the SQLite tables; none may fail for it."""
+    import multiprocessing
+
+    storage = f"sqlite:///{tmp_path / 'new' / 'optuna.db'}"
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        names = pool.map(_open_study, [storage] * 4)
+    assert names == ["race"] * 4
+    assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["race"]
+
+
+def _open_study(storage: str) -> str:
+    search = OptunaSearch("random", 0, "minimize", "objective", "race", storage, 1, 1, 60, 180, 5, {})
+    return search.open_study().study_name
