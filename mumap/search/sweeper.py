@@ -140,8 +140,8 @@ class OptunaSearch(Sweeper):
                                                      heartbeat_interval=self.heartbeat_interval,
                                                      grace_period=self.grace_period)
                 break
-            except sqlalchemy.exc.OperationalError as err:  # workers that start together race to create tables
-                if "already exists" not in str(err) or attempt == 9:
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
+                if attempt == 9:  # workers that start together race to create the tables and stamp their version
                     raise
                 time.sleep(0.5 + random.random())
         sampler = (optuna.samplers.RandomSampler(self.seed) if self.sampler_kind == "random"

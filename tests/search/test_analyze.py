@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -158,3 +159,14 @@ def test_a_diverged_run_is_a_finished_trial_worth_infinity():
     trial = study.ask()
     study.tell(trial, record["objective"])
     assert study.trials[0].state == optuna.trial.TrialState.COMPLETE
+
+
+def test_the_recorded_quick_search_is_what_its_study_says(tmp_path):
+    """experiments/quick-random: the committed report is the analysis of the committed study."""
+    record = Path(__file__).resolve().parents[2] / "experiments" / "quick-random"
+    main([str(record / "optuna.db"), "--out", str(tmp_path)])
+    for table in ("trials.csv", "choices.csv", "tests.csv"):
+        assert (tmp_path / table).read_text() == (record / table).read_text(), table
+    summary = json.loads((record / "summary.json").read_text())
+    assert summary.pop("exported") == "conf/experiment/quick-best.yaml"
+    assert summary == json.loads((tmp_path / "summary.json").read_text())
