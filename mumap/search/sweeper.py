@@ -110,6 +110,22 @@ def _suggest(trial: optuna.Trial, name: str, sweep: Any) -> Any:
     raise ValueError(f"{name}: unsupported sweep {sweep!r}; use choice, range, interval or tag(log, interval)")
 
 
+def open_storage(url: str, **options: Any) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage at ``url`` (``options``: RDBStorage's), safe for processes that open a new one
+    at the same moment: they race to create its tables and stamp their version, so that is retried.
+    SQLite files get their folder and a 120 s lock timeout (workers wait for each other's writes)."""
+    engine_kwargs = {}
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs = {"connect_args": {"timeout": 120}}
+    for _ in range(9):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **options)
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
+            time.sleep(0.5 + random.random())
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **options)  # the last try raises
+
+
 class OptunaSearch(Sweeper):
     """The work of ``hydra/sweeper=mumap_optuna``; options: ``hydra_plugins.mumap_optuna_sweeper.OptunaSweeperConf``."""
 
@@ -130,20 +146,8 @@ class OptunaSearch(Sweeper):
 
     def open_study(self) -> optuna.Study:
         """The study ``study_name`` in ``storage``, created on first use (SQLite files with their folder)."""
-        engine_kwargs = {}
-        if self.storage_url.startswith("sqlite:///"):
-            Path(self.storage_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            engine_kwargs = {"connect_args": {"timeout": 120}}  # workers wait for each other's writes
-        for attempt in range(10):
-            try:
-                storage = optuna.storages.RDBStorage(self.storage_url, engine_kwargs=engine_kwargs,
-                                                     heartbeat_interval=self.heartbeat_interval,
-                                                     grace_period=self.grace_period)
-                break
-            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
-                if attempt == 9:  # workers that start together race to create the tables and stamp their version
-                    raise
-                time.sleep(0.5 + random.random())
+        storage = open_storage(self.storage_url, heartbeat_interval=self.heartbeat_interval,
+                               grace_period=self.grace_period)
         sampler = (optuna.samplers.RandomSampler(self.seed) if self.sampler_kind == "random"
                    else optuna.samplers.TPESampler(seed=None if self.seed is None else self.seed + os.getpid()))
         return optuna.create_study(study_name=self.study_name, storage=storage, sampler=sampler,

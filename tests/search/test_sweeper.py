@@ -18,7 +18,7 @@ from omegaconf import OmegaConf, open_dict
 from optuna.trial import TrialState
 
 from mumap.search.analyze import analyze
-from mumap.search.sweeper import SURPLUS, OptunaSearch, SearchSpace
+from mumap.search.sweeper import SURPLUS, OptunaSearch, SearchSpace, open_storage
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = str(REPO / "conf")
@@ -91,7 +91,15 @@ def _finish(process: subprocess.Popen) -> str:
 
 
 def _study(cwd: Path) -> optuna.Study:
-    return optuna.load_study(study_name="smoke-random", storage=f"sqlite:///{cwd / STUDY / 'optuna.db'}")
+    storage = open_storage(f"sqlite:///{cwd / STUDY / 'optuna.db'}")  # may race with a worker creating it
+    return optuna.load_study(study_name="smoke-random", storage=storage)
+
+
+def _trials_so_far(cwd: Path) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return _study(cwd).get_trials()
+    except KeyError:  # the worker has made the database but not yet the study
+        return []
 
 
 def test_search_stores_each_trial_resumes_and_exports_a_reproducible_best(tiny_cohort, tmp_path):
@@ -144,7 +152,7 @@ def test_a_killed_workers_trial_is_failed_and_the_study_goes_on(tiny_cohort, tmp
     database = tmp_path / STUDY / "optuna.db"
     deadline = time.time() + 300
     while time.time() < deadline:
-        if database.is_file() and any(t.state == TrialState.RUNNING for t in _study(tmp_path).get_trials()):
+        if database.is_file() and any(t.state == TrialState.RUNNING for t in _trials_so_far(tmp_path)):
             break
         time.sleep(0.2)
     os.killpg(worker.pid, signal.SIGKILL)
