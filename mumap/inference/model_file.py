@@ -2,7 +2,7 @@
 
 One ``torch.save`` file of tensors and plain data only, so it loads with ``weights_only=True`` (a model
 file from elsewhere cannot run code). It holds the generator's weights and architecture, the training
-config, the input contract — voxel size (mm), orientation, input kinds (nac/sc, one channel
+config (resolved), the input contract — voxel size (mm), orientation, input kinds (nac/sc, one channel
 each), units — the normalisation (kind, per image, and the training images' count statistics), the bed
 template of the training cohort (:func:`mumap.data.bed.bed_profile`), the mumap version and where it
 came from. Nothing else is needed to predict.
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 import mumap
 from mumap.data import io
@@ -104,6 +104,19 @@ def _dataset_facts(root: Path, inputs: list[str]) -> tuple[dict, dict, np.ndarra
     return facts, statistics, None if np.all(np.isnan(template)) else np.nan_to_num(template).astype(np.float32)
 
 
+def _resolved(node: DictConfig | ListConfig) -> dict | list:
+    """``node`` as plain data with every interpolation resolved that can be outside a Hydra run (the few
+    ``${hydra:...}`` ones, e.g. ``name``, stay as written)."""
+    container = OmegaConf.to_container(node, resolve=False)
+    for key in (container if isinstance(container, dict) else range(len(container))):
+        try:
+            value = node[key]
+        except Exception:  # OmegaConf raises several types for an unknown resolver: keep it as written
+            continue
+        container[key] = _resolved(value) if isinstance(value, (DictConfig, ListConfig)) else value
+    return container
+
+
 def export_model(checkpoint: str | Path, out: str | Path, *, config: str | Path | None = None,
                  data_root: str | Path | None = None) -> Path:
     """Write the model file of a training checkpoint. ``config`` defaults to the run's
@@ -138,7 +151,7 @@ def export_model(checkpoint: str | Path, out: str | Path, *, config: str | Path 
         "normalization": {"kind": hparams["normalization"], "scope": "per image, per channel (whole volume)",
                           "training_images": statistics},
         "bed_profile": None if template is None else torch.from_numpy(template),
-        "config": OmegaConf.to_yaml(cfg),  # as the run saved it (Hydra's ${hydra:...} left unresolved)
+        "config": OmegaConf.to_yaml(OmegaConf.create(_resolved(cfg))),
     }
     tmp = out.with_name(".tmp-" + out.name)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -138,3 +138,12 @@ def test_batch_continues_past_failures_and_resumes(model_file, tiny_cohort, tmp_
     (batch / "broken.nii.gz").unlink()
     assert cli(["predict", str(batch), "--batch", "--model", str(model_file), "-o", str(out)]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*/mumap.nii.gz")} == done  # resumed, not redone
+
+
+def test_the_model_files_config_is_resolved_where_it_can_be():
+    from omegaconf import OmegaConf
+
+    from mumap.inference.model_file import _resolved
+
+    cfg = OmegaConf.create({"a": 2, "b": {"c": "${a}", "d": ["${a}", 3]}, "name": "${hydra:runtime.choices.x}"})
+    assert _resolved(cfg) == {"a": 2, "b": {"c": 2, "d": [2, 3]}, "name": "${hydra:runtime.choices.x}"}
