@@ -4,7 +4,8 @@ One ``torch.save`` file of tensors and plain data only, so it loads with ``weigh
 file from elsewhere cannot run code). It holds the generator's weights and architecture, the training
 config (resolved), the input contract — voxel size (mm), orientation, input kinds (nac/sc, one channel
 each), units — the normalisation (kind, per image, and the training images' count statistics), the bed
-template of the training cohort (:func:`mumap.data.bed.bed_profile`), the mumap version and where it
+template of the training cohort (:func:`mumap.data.bed.bed_profile`, relative to the nAC body
+outline, where ``mumap predict`` puts it), the mumap version and where it
 came from. Nothing else is needed to predict.
 """
 
