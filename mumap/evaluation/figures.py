@@ -28,7 +28,7 @@ def slices_figure(columns: dict[str, tuple[np.ndarray, str, float, str]], voxel_
     first = next(iter(columns.values()))[0]
     index = centre_index or tuple(n // 2 for n in first.shape)
     dz, dy, dx = voxel_mm
-    fig, axes = plt.subplots(3, len(columns), figsize=(3.4 * len(columns), 9), squeeze=False)
+    fig, axes = plt.subplots(3, len(columns), figsize=(3.6 * len(columns), 7.5), squeeze=False, layout="constrained")
     cuts = (("transaxial", lambda v: v[index[0]], dy / dx), ("coronal", lambda v: v[:, index[1]][::-1], dz / dx),
             ("sagittal", lambda v: v[:, :, index[2]][::-1], dz / dy))
     for col, (name, (volume, cmap, vmax, label)) in enumerate(columns.items()):
