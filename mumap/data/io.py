@@ -32,11 +32,7 @@ def save_nifti(path: str | Path, image: np.ndarray, voxel_mm: tuple[float, float
     z0, y0, x0 = origin_mm
     affine = np.array([[-dx, 0, 0, -x0], [0, -dy, 0, -y0], [0, 0, dz, z0], [0, 0, 0, 1]], dtype=np.float64)
     nifti = nib.Nifti1Image(np.ascontiguousarray(image.transpose(2, 1, 0)), affine)
-    nifti.header.set_xyzt_units("mm")
-    tmp = path.with_name(".tmp-" + path.name)
-    nib.save(nifti, tmp)
-    os.replace(tmp, path)
-    return path
+    return _save_atomic(nifti, path)
 
 
 def save_nifti_like(path: str | Path, image: np.ndarray, reference: str | Path) -> Path:
@@ -50,10 +46,14 @@ def save_nifti_like(path: str | Path, image: np.ndarray, reference: str | Path) 
     data = np.flip(np.asarray(image, dtype=np.float32).transpose(2, 1, 0), tuple(np.flatnonzero(flip)))
     if data.shape != nifti.shape[:3]:
         raise DatasetError(f"{path}: image shape {image.shape} is not the grid of {reference}")
-    out = nib.Nifti1Image(np.ascontiguousarray(data), nifti.affine)
-    out.header.set_xyzt_units("mm")
+    return _save_atomic(nib.Nifti1Image(np.ascontiguousarray(data), nifti.affine), path)
+
+
+def _save_atomic(nifti: nib.Nifti1Image, path: Path) -> Path:
+    """Save with mm units via a temporary file, so that ``path`` is never half-written."""
+    nifti.header.set_xyzt_units("mm")
     tmp = path.with_name(".tmp-" + path.name)
-    nib.save(out, tmp)
+    nib.save(nifti, tmp)
     os.replace(tmp, path)
     return path
 
