@@ -29,6 +29,7 @@ from scipy import stats
 
 from mumap.data import io
 from mumap.figures import plt, save_figure
+from mumap.search.sweeper import SURPLUS
 
 ALPHA = 0.05
 LAMBDAS = ("training.lambda_adv", "training.lambda_dist")
@@ -244,7 +245,7 @@ def analyze(target: str | Path, out: str | Path, study_name: str | None = None,
     io.write_csv_atomic(out / "tests.csv", [vars(t) for a in analyses for t in a.tests])
     figures = {a.name: save_figure(parameter_figure(a), out / f"fig3_{_slug(a.name)}.png") for a in analyses}
     failed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-              if not t.system_attrs.get("mumap:surplus")]
+              if not t.user_attrs.get(SURPLUS)]
     best, best_converged = best_trial(study)
     summary = {"study": study.study_name, "complete": len(trials), "converged": sum(t.converged for t in trials),
                "failed": len(failed), "best_trial": best.number, "best_val_nmae": best.value,

@@ -20,7 +20,7 @@ Work loop of one worker: fail the trials of workers that stopped beating (Optuna
 trial while fewer than ``n_trials`` are claimed (complete, running or waiting), launch it through
 Hydra's launcher (in-process by default, ``hydra/launcher=submitit_slurm`` for Slurm), keep its
 heartbeat while it runs, and tell Optuna the task's objective. Trial numbers are unique in the study,
-so a worker that loses the race for the last slot fails its surplus trial at once (``mumap:surplus``),
+so a worker that loses the race for the last slot fails its surplus trial at once (user attribute ``mumap:surplus``),
 and runs nothing twice. With the random sampler each trial's parameters are seeded by (``seed``, trial
 number): a study draws the same configurations whichever worker runs which trial.
 
@@ -198,7 +198,7 @@ class OptunaSearch(Sweeper):
             _beat(study, trial)  # from now on a killed worker's trial is found stale and failed
             claimed_before = [t for t in study.get_trials(deepcopy=False, states=CLAIMED) if t.number < trial.number]
             if len(claimed_before) >= self.n_trials:  # another worker took the last slot meanwhile
-                trial.set_system_attr(SURPLUS, True)
+                trial.set_user_attr(SURPLUS, True)  # Trial.set_system_attr is gone in Optuna 5
                 study.tell(trial, state=TrialState.FAIL)
                 break
             if self.sampler_kind == "random" and self.seed is not None:

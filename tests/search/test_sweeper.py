@@ -139,9 +139,9 @@ def test_two_workers_share_one_study_without_losing_or_repeating_a_trial(tiny_co
            for log in logs]
     trials = _study(tmp_path).get_trials()
     complete = [t.number for t in trials if t.state == TrialState.COMPLETE]
-    surplus = [t for t in trials if t.system_attrs.get(SURPLUS)]
+    surplus = [t for t in trials if t.user_attrs.get(SURPLUS)]
     assert len(complete) == 5 and len(trials) == 5 + len(surplus)
-    assert all(t.state == TrialState.FAIL and not t.user_attrs for t in surplus)  # never launched
+    assert all(t.state == TrialState.FAIL and list(t.user_attrs) == [SURPLUS] for t in surplus)  # never launched
     assert ran[0] and ran[1] and not ran[0] & ran[1] and ran[0] | ran[1] == set(complete)
     assert sorted(p.name for p in (tmp_path / STUDY).glob("trial-*")) == [f"trial-{n:04d}" for n in sorted(complete)]
 
@@ -181,3 +181,23 @@ def test_workers_starting_together_on_a_fresh_storage_share_one_study(tmp_path):
 def _open_study(storage: str) -> str:
     search = OptunaSearch("random", 0, "minimize", "objective", "race", storage, 1, 1, 60, 180, 5, {})
     return search.open_study().study_name
+
+
+def test_a_worker_that_loses_the_last_slot_fails_its_surplus_trial_and_launches_nothing(tmp_path):
+    """The race two workers run at the last slot, played out in one process: the other worker's ask
+    lands between this worker's ask and its count."""
+    search = OptunaSearch("random", 0, "minimize", "objective", "race", f"sqlite:///{tmp_path / 'optuna.db'}",
+                          1, 1, 60, 180, 5, {})
+    study = search.open_study()
+    other_worker = optuna.load_study(study_name="race", storage=search.storage_url)
+    ask = study.ask
+
+    def ask_after_the_other_worker() -> optuna.Trial:
+        other_worker.ask()
+        return ask()
+
+    study.ask = ask_after_the_other_worker
+    assert search._ask_batch(study, []) == []
+    first, surplus = study.get_trials()
+    assert first.state == TrialState.RUNNING and not first.user_attrs
+    assert surplus.state == TrialState.FAIL and surplus.user_attrs == {SURPLUS: True}
