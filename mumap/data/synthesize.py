@@ -7,12 +7,15 @@ estimate (SC) and with the true μ-map and scatter (CTAC), crop everything to a 
 extent" around the heart (23–82 slices of 4.8 mm in the paper: 110–394 mm) and write the study
 folder. Every study has its own random stream derived from (seed, study index), and runs on one
 thread, so a cohort is bit-identical whatever the number of workers, and a killed run resumes
-where it stopped: a study folder appears under its final name only when complete.
+where it stopped: a study folder appears under its final name only when complete. Processes that
+build one cohort at once (DDP ranks, Slurm array tasks) take turns on a lock file in the cohort
+folder: the first builds, the others wait and find it done.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 import mumap
@@ -33,6 +37,8 @@ from mumap.spect.scatter import LOWER_WINDOW_KEV, PHOTOPEAK_KEV, ScatterModel, t
 from mumap.spect.simulate import simulate_acquisition
 
 IMAGE_FILES = ("nac", "sc", "ctac", "mumap", "bed")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,19 @@ def synthesize(
         raise ValueError(f"unknown preset {preset_name!r}: choose one of {', '.join(PRESETS)}")
     preset, out = PRESETS[preset_name], Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(out / ".synthesize.lock")  # released by the OS if the process is killed
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning(f"{out}: another process is building this cohort; waiting for it to finish")
+        lock.acquire()
+    try:
+        return _synthesize_locked(preset, out, seed, workers, montage, progress)
+    finally:
+        lock.release()
+
+
+def _synthesize_locked(preset: Preset, out: Path, seed: int, workers: int, montage: bool, progress: bool) -> Path:
     description = _dataset_description(preset, seed)
     manifest = out / "dataset.json"
     if manifest.exists():

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +92,24 @@ def test_same_seed_gives_identical_arrays_with_any_worker_count_and_resumes(coho
     assert kept.stat().st_mtime_ns == before  # finished studies are not redone
     assert not list(again.glob("*.tmp"))
     assert cohort_digest(again) == cohort_digest(cohort)
+
+
+def test_processes_building_one_cohort_at_once_take_turns(cohort, tmp_path):
+    """DDP ranks or Slurm array tasks that all find no cohort: one builds, the others wait for it."""
+    out = tmp_path / "shared"
+    command = [sys.executable, "-m", "mumap.cli", "synthesize", "--preset", "tiny", "--out", str(out), "--seed", "3",
+               "--workers", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("S*")):  # the first is writing its first study
+        assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()[-2000:]
+        time.sleep(0.02)
+    second = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert first.wait() == 0, first.stderr.read()[-2000:]
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "another process is building this cohort; waiting" in second.stderr
+    assert not list(out.glob("*.tmp")) and cohort_digest(out) == cohort_digest(cohort)
 
 
 def test_another_seed_in_the_same_folder_is_refused(cohort):
