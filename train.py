@@ -7,13 +7,15 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from mumap.training.train import run
+from mumap.training.train import check_launch, run
 
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> dict[str, Any]:
     """Returns the run's record (objective = best validation NMAE), which ``-m hparams=random`` stores per trial."""
-    runtime = HydraConfig.get().runtime
+    hydra_config = HydraConfig.get()
+    check_launch(cfg.trainer, hydra_config)
+    runtime = hydra_config.runtime
     return run(cfg, runtime.output_dir).trial_record(cfg, dict(runtime.choices))
 
 

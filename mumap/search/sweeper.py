@@ -140,6 +140,9 @@ class OptunaSearch(Sweeper):
         self.space = SearchSpace(params or {})
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from mumap.training.train import check_launch
+
+        check_launch(config.trainer, config.hydra)  # before the study is opened or a trial asked
         self.hydra_context, self.config = hydra_context, config
         self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
                                                                 task_function=task_function, config=config)

@@ -12,6 +12,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from hydra.types import RunMode
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
@@ -40,6 +41,15 @@ def fast_precision() -> str:
 log = logging.getLogger(__name__)
 
 OmegaConf.register_new_resolver("fast_precision", fast_precision, replace=True)
+
+
+def check_launch(trainer: DictConfig, hydra: DictConfig) -> None:
+    """Refuse multi-process DDP under ``-m`` with Hydra's in-process launcher: Lightning starts ranks
+    1…N−1 by running the command line again, so every rank would start a sweep of its own."""
+    if (hydra.mode == RunMode.MULTIRUN and hydra.runtime.choices.get("hydra/launcher") == "basic"
+            and "ddp" in str(trainer.get("strategy")) and str(trainer.get("devices")) != "1"):
+        raise ValueError("trainer=ddp cannot run under -m on one machine: each DDP rank would start its own sweep. "
+                         "Run one search worker per GPU instead, or hydra/launcher=slurm_ddp (docs/SCALING.md)")
 
 
 def build_datamodule(cfg: DictConfig) -> MuMapDataModule:

@@ -133,6 +133,16 @@ def test_ddp_trains_with_two_cpu_processes_over_gloo(tiny_cohort, tmp_path):
     assert "test/nmae" in (tmp_path / "outputs" / "ddp" / "csv" / "metrics.csv").read_text()
 
 
+@pytest.mark.parametrize("sweep", [["model=unet4,unet5"], ["hparams=random", "hydra.sweeper.n_trials=2"]])
+def test_ddp_under_a_local_sweep_is_refused_before_anything_runs(tiny_cohort, tmp_path, sweep):
+    """Lightning would relaunch ``train.py -m …`` for rank 1: a second sweep, not a second rank."""
+    command = [sys.executable, str(REPO / "train.py"), "-m", "experiment=smoke", "trainer=ddp",
+               "trainer.accelerator=cpu", f"data.root={tiny_cohort}", *sweep]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "trainer=ddp cannot run under -m on one machine" in done.stderr
+    assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("optuna.db"))
+
+
 def test_saved_model_normalises_a_raw_image_as_training_did(tiny_cohort, tmp_path):
     """The normalisation kind travels in the checkpoint: a reloaded model given the raw nAC predicts
     exactly what the datamodule's normalised volume gives."""
