@@ -26,8 +26,8 @@ def segment_ape(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.abs(scores - reference) / reference * 100.0
 
 
-def pixel_distance(polar_map: np.ndarray, reference: np.ndarray) -> float:
-    """Mean absolute pixel-wise difference of two polar maps in %-points (both in % of max), over the
+def pixel_differences(polar_map: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Absolute pixel-wise differences of two polar maps in %-points (both in % of max), flat, over the
     pixels that both maps cover (NaN marks pixels outside a bullseye)."""
     polar_map, reference = np.asarray(polar_map, np.float64), np.asarray(reference, np.float64)
     if polar_map.shape != reference.shape:
@@ -35,7 +35,12 @@ def pixel_distance(polar_map: np.ndarray, reference: np.ndarray) -> float:
     both = np.isfinite(polar_map) & np.isfinite(reference)
     if not both.any():
         raise ValueError("the polar maps share no pixel")
-    return float(np.abs(polar_map[both] - reference[both]).mean())
+    return np.abs(polar_map[both] - reference[both])
+
+
+def pixel_distance(polar_map: np.ndarray, reference: np.ndarray) -> float:
+    """Mean absolute pixel-wise difference of two polar maps in %-points (see :func:`pixel_differences`)."""
+    return float(pixel_differences(polar_map, reference).mean())
 
 
 def pearson_r(values: np.ndarray, reference: np.ndarray) -> float:

@@ -28,7 +28,7 @@ from mumap.data import io
 from mumap.data.bed import reinsert_bed, remove_bed
 from mumap.evaluation.baselines import uniform_mu_map
 from mumap.evaluation.figures import bland_altman_figure, mu_map_figure, polar_correlation_figure, polar_maps_figure
-from mumap.evaluation.metrics import nmae, pearson_r, segment_ape
+from mumap.evaluation.metrics import nmae, pearson_r, pixel_differences, pixel_distance, segment_ape
 from mumap.evaluation.polar import find_lv, polar_map, segment_scores
 from mumap.figures import save_figure
 from mumap.spect.geometry import ImageGrid
@@ -92,7 +92,7 @@ def evaluate_study(root: Path, row: dict, module: DistanceModule, projectors: di
                "nmae_uniform": float(nmae(torch.from_numpy(uniform), torch.from_numpy(mu_ct)))}
     for name in METHODS:
         row_out[f"ape {name}"] = float(segment_ape(scores[name], scores["CTAC"]).mean())
-        row_out[f"pixel {name}"] = float(np.nanmean(np.abs(maps[name] - maps["CTAC"])))
+        row_out[f"pixel {name}"] = pixel_distance(maps[name], maps["CTAC"])
         row_out[f"r {name}"] = pearson_r(maps[name], maps["CTAC"])
     row_out["seconds"] = time.perf_counter() - start
     row_out["lv"] = json.dumps(frame.to_dict())
@@ -107,8 +107,7 @@ def pooled(results: list[dict]) -> dict[str, float]:
            "nmae_uniform_mean": float(np.mean([r["row"]["nmae_uniform"] for r in results]))}
     for name in METHODS:
         ape = np.concatenate([segment_ape(r["scores"][name], r["scores"]["CTAC"]) for r in results])
-        pixel = np.concatenate([np.abs(r["maps"][name] - r["maps"]["CTAC"]).ravel() for r in results])
-        pixel = pixel[np.isfinite(pixel)]
+        pixel = np.concatenate([pixel_differences(r["maps"][name], r["maps"]["CTAC"]) for r in results])
         values = np.concatenate([r["maps"][name].ravel() for r in results])
         reference = np.concatenate([r["maps"]["CTAC"].ravel() for r in results])
         segments = np.concatenate([r["scores"][name] for r in results])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mumap.evaluation.metrics import nmae, pearson_r, pixel_distance, segment_ape
+from mumap.evaluation.metrics import nmae, pearson_r, pixel_differences, pixel_distance, segment_ape
 
 
 def test_nmae():
@@ -28,6 +28,7 @@ def test_segment_ape():
 def test_pixel_distance_skips_pixels_outside_either_map():
     a = np.array([[100.0, 80.0], [np.nan, 50.0]])
     b = np.array([[97.0, 84.0], [10.0, np.nan]])
+    assert pixel_differences(a, b).tolist() == [3.0, 4.0]
     assert pixel_distance(a, b) == pytest.approx(3.5)  # (3 + 4) / 2
     with pytest.raises(ValueError, match="share no pixel"):
         pixel_distance(np.array([np.nan]), np.array([1.0]))
