@@ -6,6 +6,8 @@
 #   make train               the main job: python train.py (experiment=quick; builds data/quick on
 #                            first use; resumes an interrupted run, re-running a finished one only tests)
 #   make data                the quick synthetic cohort in data/quick (resumes if interrupted)
+#   make demo                the SPECT physics demo: python -m mumap.demo (outputs/spect_demo)
+#   make test-fast           the tests not marked slow (pytest -m "not slow"; make test runs them all)
 #   make test / bench / lint
 
 PYTHON ?= python3
@@ -15,7 +17,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(TORCH)
 
-.PHONY: setup train data test bench lint clean
+.PHONY: setup train data demo test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -34,17 +36,24 @@ train: setup
 data: setup
 	$(VENV)/bin/mumap synthesize --preset quick --out data/quick --workers 2
 
+demo: setup
+	$(PY) -m mumap.demo
+
 test: setup
 	$(PY) -m pytest
 
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
 bench: setup
-	$(PY) -m mumap.spect.bench
-	$(PY) -m mumap.training.bench
-	$(PY) -m mumap.evaluation.bench
-	$(PY) -m mumap.search.bench
+	$(PY) -m mumap.bench.spect
+	$(PY) -m mumap.bench.training
+	$(PY) -m mumap.bench.evaluation
+	$(PY) -m mumap.bench.search
 
 lint: setup
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache .ruff_cache
+	rm -rf $(VENV) outputs .pytest_cache .ruff_cache .import_linter_cache

@@ -15,8 +15,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     """Returns the run's record (objective = best validation NMAE), which ``-m hparams=random`` stores per trial."""
     hydra_config = HydraConfig.get()
     check_launch(cfg.trainer, hydra_config)
-    runtime = hydra_config.runtime
-    return run(cfg, runtime.output_dir).trial_record(cfg, dict(runtime.choices))
+    return run(cfg).trial_record(cfg, dict(hydra_config.runtime.choices))
 
 
 if __name__ == "__main__":

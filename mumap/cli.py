@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--batch", action="store_true", help="input is a folder of studies; failures are listed")
     predict.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     predict.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    predict.add_argument("--trust-code", action="store_true",
+                         help="build a generator class from outside mumap named by the model file (runs its code)")
     args = parser.parse_args(argv)
 
     console = Console(stderr=True, soft_wrap=True)
@@ -104,7 +106,7 @@ def _predict(args: argparse.Namespace, console: Console) -> int:
     options = {"kind": args.kind, "resample_input": args.resample, "bed": args.bed, "prac": args.prac,
                "overwrite": args.overwrite}
     try:
-        model = load_model(args.model, device)
+        model = load_model(args.model, device, trust_code=args.trust_code)
         if not args.batch:
             out = predict_study(model, args.input, args.out, **options)
             console.print(f"μ-map written to {out}/ (mumap.nii.gz, mumap.hv, preview.png, prediction.json)")

@@ -27,14 +27,14 @@ def main(root: str, column: str = "ctac") -> dict[str, float]:
     rows = list(csv.DictReader((root_path / "studies.csv").open()))
     angles, distances, in_defect, in_territory, severe, lowest, variation, seconds = [], [], [], [], [], [], [], []
     for row in rows:
-        image, voxel_mm, origin_mm = io.load_nifti(root_path / row[column])
+        image, voxel_zyx_mm, origin_zyx_mm = io.load_nifti(root_path / row[column])
         truth = json.loads((root_path / row["truth"]).read_text())["lv"]
         start = time.perf_counter()
-        frame = find_lv(image, voxel_mm, origin_mm)
-        scores = segment_scores(polar_map(image, frame, voxel_mm, origin_mm, size=256))
+        frame = find_lv(image, voxel_zyx_mm, origin_zyx_mm)
+        scores = segment_scores(polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, size=256))
         seconds.append(time.perf_counter() - start)
         angles.append(np.degrees(np.arccos(np.clip(np.dot(frame.long_axis, truth["long_axis"]), -1, 1))))
-        distances.append(np.linalg.norm(np.subtract(frame.centre_mm, truth["centre_mm"])))
+        distances.append(np.linalg.norm(np.subtract(frame.centre_xyz_mm, truth["centre_xyz_mm"])))
         worst = int(np.argmin(scores)) + 1
         line = f"{row['id']} axis {angles[-1]:5.1f}° centre {distances[-1]:5.1f} mm lowest segment {worst:2d}"
         if truth["defect"]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mumap.spect.geometry import ImageGrid
+from tests.helpers import compose_train
 
 
 @pytest.fixture
@@ -29,19 +30,13 @@ def tiny_cohort(tmp_path_factory) -> Path:
 def smoke_run(tiny_cohort, tmp_path_factory) -> Path:
     """A finished smoke training run on the tiny cohort, laid out as ``python train.py`` leaves it
     (checkpoints/, .hydra/config.yaml, report-test/ from the post-fit evaluation)."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf, open_dict
+    from omegaconf import OmegaConf
 
     from mumap.training.train import run
 
     output = tmp_path_factory.mktemp("smoke-run")
-    conf = Path(__file__).resolve().parents[1] / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=smoke", f"data.root={tiny_cohort}", "name=smoke"],
-                      return_hydra_config=True)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    run(cfg, output)
+    cfg = compose_train("experiment=smoke", f"data.root={tiny_cohort}", "name=smoke", f"paths.output_dir={output}")
+    run(cfg)
     (output / ".hydra").mkdir()
-    OmegaConf.save(cfg, output / ".hydra" / "config.yaml", resolve=True)  # what Hydra writes for train.py
+    OmegaConf.save(cfg, output / ".hydra" / "config.yaml")  # what Hydra writes for train.py
     return output

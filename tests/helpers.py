@@ -1,8 +1,12 @@
-"""Test helpers: tiny objects and comparisons."""
+"""Test helpers: tiny objects, DICOM writers, comparisons, killing a process at the right moment."""
 
 from __future__ import annotations
 
 import hashlib
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,15 @@ def rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 NM_STORAGE, CT_STORAGE = "1.2.840.10008.5.1.4.1.1.20", "1.2.840.10008.5.1.4.1.1.2"
+SPECT_VOXEL, SPECT_ORIGIN = (4.8, 4.8, 4.8), (-48.0, -76.8, -76.8)  # (z, y, x) mm: write_nm's default grid
+
+
+def cylinder(shape: tuple[int, int, int], voxel: tuple[float, float, float], origin: tuple[float, float, float],
+             radius_mm: float = 60.0) -> np.ndarray:
+    """Boolean [z, y, x] mask of the infinite z-axis cylinder of ``radius_mm`` around x = y = 0 (grid in mm)."""
+    _, y, x = np.meshgrid(*(o + np.arange(n) * h for n, h, o in zip(shape, voxel, origin, strict=True)),
+                          indexing="ij")
+    return np.hypot(x, y) < radius_mm
 
 
 def _dataset(path: Path, modality: str, sop_class: str, uids: dict, description: str) -> FileDataset:
@@ -51,7 +64,7 @@ def _dataset(path: Path, modality: str, sop_class: str, uids: dict, description:
 
 
 def write_nm(path: Path, volume: np.ndarray, description: str, uids: dict, slope: float = 1e-3,
-             voxel=(4.8, 4.8, 4.8), origin=(-48.0, -76.8, -76.8)) -> Path:
+             voxel=SPECT_VOXEL, origin=SPECT_ORIGIN) -> Path:
     """A multi-frame NM reconstruction, frames along +z, stored as uint16 × RescaleSlope."""
     ds = _dataset(path, "NM", NM_STORAGE, uids, description)
     ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
@@ -85,6 +98,18 @@ def dicom_uids(patient: str) -> dict:
     return {"patient": patient, "study": generate_uid(), "frame": generate_uid()}
 
 
+def kill_when(process: subprocess.Popen, ready: Callable[[], bool], timeout: float = 300) -> None:
+    """SIGKILL ``process`` (started with ``stderr=PIPE, text=True``) as soon as ``ready()`` holds; fails if the
+    process ends or ``timeout`` s pass first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, f"finished before it could be killed:\n{process.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "timed out waiting to kill"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
 def cohort_digest(root: Path) -> str:
     """SHA-256 of every image array and the projections of a cohort, in studies.csv order."""
     digest = hashlib.sha256()
@@ -94,3 +119,20 @@ def cohort_digest(root: Path) -> str:
         with np.load(root / row["projections"]) as projections:
             digest.update(projections["photopeak"].tobytes())
     return digest.hexdigest()
+
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def compose_train(*overrides: str, hydra_node: bool = False):
+    """``conf/train.yaml`` composed with ``overrides`` as ``python train.py`` would; without the ``hydra``
+    node unless asked (set ``paths.output_dir`` and ``name``, which otherwise come from Hydra's runtime)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
+    if not hydra_node:
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return cfg

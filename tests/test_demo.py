@@ -1,8 +1,13 @@
-"""The physics demo (`python -m mumap.spect.demo`) runs end to end and shows attenuation being corrected."""
+"""The physics demo (`python -m mumap.demo`) runs end to end and shows attenuation being corrected."""
 
 from __future__ import annotations
 
-from mumap.spect import demo, interfile
+import pytest
+
+from mumap import demo
+from mumap.spect import interfile
+
+pytestmark = pytest.mark.slow  # simulates and reconstructs whole studies
 
 
 def test_demo_simulates_reconstructs_corrects_and_writes(tmp_path):
@@ -14,4 +19,5 @@ def test_demo_simulates_reconstructs_corrects_and_writes(tmp_path):
     projections, _ = interfile.read(tmp_path / "photopeak.hs")
     assert projections.shape == (34, 56, 96) and projections.sum() > 1e6
     assert (tmp_path / "demo.png").stat().st_size > 10_000
+    assert not list(tmp_path.glob(".tmp-*"))  # every write finished
     assert (tmp_path / "stir_prac" / "run_prac_stir.sh").exists()

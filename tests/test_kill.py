@@ -1,34 +1,23 @@
-"""Long jobs killed with SIGKILL and restarted lose and repeat nothing, and end where an uninterrupted run
-ends: cohort synthesis (bit-identical), training (bit-identical on CPU in fp32). The search worker's kill
-test is in tests/search/test_sweeper.py."""
+"""Training killed with SIGKILL and restarted loses and repeats nothing, and ends bit-identical (CPU, fp32)
+to an uninterrupted run. The other kill tests: cohort synthesis in tests/data/test_synthesize.py, a search
+worker in tests/search/test_sweeper.py."""
 
 from __future__ import annotations
 
 import csv
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import pytest
 import torch
 
-from tests.helpers import cohort_digest
+from tests.helpers import kill_when
 
+pytestmark = pytest.mark.slow  # trains twice, in subprocesses
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-def _kill_when(process: subprocess.Popen, ready, timeout: float = 300) -> None:
-    """SIGKILL ``process`` as soon as ``ready()`` holds (fails if it ends or times out first)."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert process.poll() is None, f"finished before it could be killed:\n{process.stderr.read()[-2000:]}"
-        assert time.monotonic() < deadline, "timed out waiting to kill"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
 
 
 def _finish(command: list[str]) -> None:
@@ -36,21 +25,9 @@ def _finish(command: list[str]) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def test_killed_synthesis_resumes_to_the_same_cohort(tiny_cohort, tmp_path):
-    out = tmp_path / "cohort"
-    command = [sys.executable, "-m", "mumap.cli", "synthesize", "--preset", "tiny", "--out", str(out), "--seed", "3",
-               "--workers", "1"]
-    process = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _kill_when(process, lambda: len([p for p in out.glob("S*") if p.suffix != ".tmp"]) >= 3)
-    assert not (out / "studies.csv").exists()  # killed mid-way: the cohort is not declared complete
-    _finish(command)
-    assert not list(out.glob("*.tmp"))
-    assert cohort_digest(out) == cohort_digest(tiny_cohort)
-
-
 def _train(root: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "train.py", "experiment=smoke", f"data.root={root}", f"hydra.run.dir={out}",
-            "trainer.max_epochs=5", "trainer.precision=32-true", "test=false", "evaluation.enabled=false", *extra]
+            "trainer.max_epochs=5", "trainer.precision=32-true", "test=false", "callbacks.evaluation=null", *extra]
 
 
 def _saved_epoch(checkpoint: Path) -> int:
@@ -71,7 +48,7 @@ def test_killed_training_resumes_to_the_uninterrupted_result(tiny_cohort, tmp_pa
     process = subprocess.Popen(_train(tiny_cohort, killed), cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     last = killed / "checkpoints" / "last.ckpt"
-    _kill_when(process, lambda: _saved_epoch(last) >= 1)
+    kill_when(process, lambda: _saved_epoch(last) >= 1)
     assert torch.load(last, weights_only=False)["epoch"] < 4  # killed before the end
     _finish(_train(tiny_cohort, killed, "ckpt_path=last"))
     expected = torch.load(whole / "checkpoints" / "last.ckpt", weights_only=False)

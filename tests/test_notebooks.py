@@ -11,6 +11,7 @@ from nbclient import NotebookClient
 
 from mumap.evaluation.report import write_report
 
+pytestmark = pytest.mark.slow  # each notebook runs in a kernel on a trained smoke run
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 

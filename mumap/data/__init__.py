@@ -1,1 +1,1 @@
-"""Data: phantoms, the synthetic cohort, the on-disk dataset and its loaders."""
+"""Data: phantoms, the synthetic cohort, the on-disk dataset and its loaders, bed and body masks."""

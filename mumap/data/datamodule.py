@@ -11,6 +11,7 @@ image (:mod:`mumap.data.normalization`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,59 +22,60 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mumap.data import io
-from mumap.data.bed import remove_bed
+from mumap.data.bed import read_bed_mask, remove_bed
+from mumap.data.body import uniform_mu_map
 from mumap.data.normalization import Kind, normalize_channels
 from mumap.data.patches import pad_to, random_patches
-from mumap.evaluation.baselines import uniform_mu_map
-from mumap.seeding import derive_seed
+from mumap.utils.seeding import derive_seed
 
 MIN_SLICES = 32
 
 
 @dataclass
-class Study:
-    """One study in memory, all ``[C, z, y, x]``: ``inputs`` (normalised), ``target`` (μ in cm⁻¹, bed
+class StudyTensors:
+    """One imaging study in memory, all ``[C, z, y, x]``: ``inputs`` (normalised), ``target`` (μ in cm⁻¹, bed
     removed), ``bed`` (the bed's μ, 0 elsewhere) and, for evaluation, ``uniform`` (the baseline, no bed)."""
 
     study_id: str
     inputs: torch.Tensor
     target: torch.Tensor
     bed: torch.Tensor
-    voxel_mm: tuple[float, float, float]
+    voxel_zyx_mm: tuple[float, float, float]
     uniform: torch.Tensor | None = None
 
 
 def _read(root: Path, row: dict, column: str) -> tuple[np.ndarray, tuple[float, float, float]]:
     if not row.get(column):
         raise io.DatasetError(f"{root / 'studies.csv'}: study {row['id']} has no '{column}' file")
-    data, voxel_mm, _ = io.load_nifti(root / row[column])
-    return data.astype(np.float32), voxel_mm
+    data, voxel_zyx_mm, _ = io.load_nifti(root / row[column])
+    return data.astype(np.float32), voxel_zyx_mm
 
 
-def load_study(root: Path, row: dict, inputs: Sequence[str], normalization: Kind, baseline: bool = False) -> Study:
-    """Read a study's input channels and μ-map; the μ-map loses its bed. ``baseline`` adds the
+def load_study_tensors(root: Path, row: dict, inputs: Sequence[str], normalization: Kind,
+                       baseline: bool = False) -> StudyTensors:
+    """Read a study's input channels and μ-map; the μ-map loses its bed (the dataset's bed mask). ``baseline`` adds the
     uniform body-contour μ-map, found from the study's nAC image."""
     channels = {column: _read(root, row, column) for column in inputs}
-    voxel_mm = channels[inputs[0]][1]
-    mu, mu_voxel = _read(root, row, "mumap")
+    voxel_zyx_mm = channels[inputs[0]][1]
+    mu, _ = _read(root, row, "mumap")
     for column, (data, _) in channels.items():
         if data.shape != mu.shape:
             raise io.DatasetError(f"{root / row[column]}: shape {data.shape} differs from the μ-map's {mu.shape}")
-    mu, bed = remove_bed(mu, mu_voxel)
+    mu, bed = remove_bed(mu, read_bed_mask(root, row))
     image = torch.from_numpy(np.stack([data for data, _ in channels.values()]))
     uniform = None
     if baseline:
         nac = channels["nac"][0] if "nac" in channels else _read(root, row, "nac")[0]
         uniform = torch.from_numpy(uniform_mu_map(nac))[None]
-    return Study(row["id"], normalize_channels(image, normalization), torch.from_numpy(mu)[None],
-                 torch.from_numpy(bed)[None], voxel_mm, uniform)
+    return StudyTensors(row["id"], normalize_channels(image, normalization), torch.from_numpy(mu)[None],
+                 torch.from_numpy(bed)[None], voxel_zyx_mm, uniform)
 
 
 class PatchDataset(Dataset):
     """``len(studies) × patches_per_image`` random patches ``([C, *patch], [1, *patch])``; a new draw
     every epoch (``set_epoch``). Volumes are zero-padded to at least 32 slices first."""
 
-    def __init__(self, studies: list[Study], patch_size: Sequence[int], patches_per_image: int, seed: int):
+    def __init__(self, studies: list[StudyTensors], patch_size: Sequence[int], patches_per_image: int, seed: int):
         self.patch_size, self.per_image, self.seed = tuple(patch_size), patches_per_image, seed
         self.volumes = [(pad_to(s.inputs.numpy(), (MIN_SLICES, 1, 1)), pad_to(s.target.numpy(), (MIN_SLICES, 1, 1)))
                         for s in studies]
@@ -109,7 +111,7 @@ class EpochShuffle(Sampler[int]):
 class VolumeDataset(Dataset):
     """Whole studies: ``(inputs, target, bed, uniform, study_id)``."""
 
-    def __init__(self, studies: list[Study]):
+    def __init__(self, studies: list[StudyTensors]):
         self.studies = studies
 
     def __len__(self) -> int:
@@ -121,36 +123,42 @@ class VolumeDataset(Dataset):
 
 
 class MuMapDataModule(L.LightningDataModule):
-    """Splits as written in ``studies.csv`` (patient-level); ``root`` is the dataset folder."""
+    """Splits as written in ``studies.csv`` (patient-level); ``root`` is the dataset folder. With a synthetic
+    ``preset`` (``tiny``, ``quick``, ``paper``), :meth:`prepare_data` builds the cohort there first if
+    ``root`` holds no ``studies.csv`` (seeded with ``seed``, all CPU cores, resumable)."""
 
-    def __init__(self, root: str, input: str = "nac", extra_inputs: Sequence[str] = (),
-                 patch_size: Sequence[int] = (32, 32, 32), patches_per_image: int = 50, batch_size: int = 16,
-                 normalization: Kind = "mean", num_workers: int = 0, seed: int = 0, max_studies: int | None = None):
+    def __init__(self, root: str | Path, preset: str | None = None, input: str = "nac",
+                 extra_inputs: Sequence[str] = (), patch_size: Sequence[int] = (32, 32, 32),
+                 patches_per_image: int = 50, batch_size: int = 16, normalization: Kind = "mean",
+                 num_workers: int = 0, seed: int = 0, max_studies: int | None = None):
         super().__init__()
         if input not in ("nac", "sc"):
             raise ValueError(f"data.input must be nac or sc, got {input!r}")
-        self.root = Path(root)
+        self.root, self.preset = Path(root), preset
         self.inputs = (input, *extra_inputs)
         self.patch_size, self.patches_per_image = tuple(patch_size), patches_per_image
         self.batch_size, self.normalization, self.num_workers = batch_size, normalization, num_workers
         self.seed, self.max_studies = seed, max_studies
-        self.splits: dict[str, list[Study]] = {}
+        self.splits: dict[str, list[StudyTensors]] = {}
 
     @property
     def in_channels(self) -> int:
         return len(self.inputs)
 
+    def prepare_data(self) -> None:
+        if self.preset and not (self.root / "studies.csv").is_file():
+            from mumap.data.synthesize import synthesize  # the simulator is only needed on first use
+
+            synthesize(self.preset, self.root, seed=self.seed, workers=os.cpu_count() or 1)
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        listing = self.root / "studies.csv"
-        rows = io.read_studies(listing)
         for split in ("train", "val", "test"):
-            chosen = [row for row in rows if row["split"] == split][: self.max_studies]
-            self.splits[split] = [load_study(self.root, row, self.inputs, self.normalization, split != "train")
-                                  for row in chosen]
+            self.splits[split] = [load_study_tensors(self.root, row, self.inputs, self.normalization, split != "train")
+                                  for row in io.read_split(self.root, split, self.max_studies)]
         if not self.splits["train"] or not self.splits["val"]:
-            raise io.DatasetError(f"{listing}: needs studies in both the train and the val split")
+            raise io.DatasetError(f"{self.root / 'studies.csv'}: needs studies in both the train and the val split")
 
     def train_dataloader(self) -> DataLoader:
         """The patches of the current epoch in an order drawn from (seed, epoch) alone, so that a resumed run

@@ -10,7 +10,6 @@ CT is one file per slice. Only axial, axis-aligned images are accepted.
 
 from __future__ import annotations
 
-import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pydicom.errors import InvalidDicomError
 
 from mumap.data.importer import ImportedStudy, Volume, check_mu_map, write_dataset
 from mumap.data.io import DatasetError
+from mumap.utils.atomic import atomic_path
 
 NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
 ROLE_WORDS = {
@@ -201,8 +201,8 @@ REFERENCE_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", 
                   "ReferringPhysicianName", "FrameOfReferenceUID", "PositionReferenceIndicator")
 
 
-def write_mu_map_series(path: str | Path, mu: np.ndarray, voxel_mm: tuple[float, float, float],
-                        origin_mm: tuple[float, float, float], reference: pydicom.Dataset,
+def write_mu_map_series(path: str | Path, mu: np.ndarray, voxel_zyx_mm: tuple[float, float, float],
+                        origin_zyx_mm: tuple[float, float, float], reference: pydicom.Dataset,
                         description: str = "MUMAP predicted (mumap)") -> Path:
     """A μ-map ``[z, y, x]`` (cm⁻¹) as a new NM multi-frame series of ``reference``'s patient and study,
     in its Frame of Reference (so viewers overlay it), citing it as the source image; written atomically.
@@ -228,15 +228,14 @@ def write_mu_map_series(path: str | Path, mu: np.ndarray, voxel_mm: tuple[float,
     source.ReferencedSOPClassUID, source.ReferencedSOPInstanceUID = reference.SOPClassUID, reference.SOPInstanceUID
     ds.SourceImageSequence = [source]
     ds.NumberOfFrames, ds.Rows, ds.Columns = mu.shape
-    ds.PixelSpacing = [voxel_mm[1], voxel_mm[2]]
-    ds.SpacingBetweenSlices = ds.SliceThickness = voxel_mm[0]
-    ds.ImagePositionPatient = [origin_mm[2], origin_mm[1], origin_mm[0]]
+    ds.PixelSpacing = [voxel_zyx_mm[1], voxel_zyx_mm[2]]
+    ds.SpacingBetweenSlices = ds.SliceThickness = voxel_zyx_mm[0]
+    ds.ImagePositionPatient = [origin_zyx_mm[2], origin_zyx_mm[1], origin_zyx_mm[0]]
     ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
     ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = MU_SLOPE, 0, "1/CM"
     ds.PixelData = np.round(mu / MU_SLOPE).astype("<u2").tobytes()
-    tmp = path.with_name(".tmp-" + path.name)
-    ds.save_as(tmp, enforce_file_format=True)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        ds.save_as(tmp, enforce_file_format=True)
     return path

@@ -7,7 +7,8 @@ dataset is written to a temporary folder that is renamed to ``out`` only when ev
 bad input writes nothing.
 
 HU → μ (cm⁻¹ at 140.5 keV), bilinear: ``μ = μ_w·(1 + HU/1000)`` for HU ≤ 0 (air–water mixture)
-and ``μ = μ_w·(1 + b·HU/1000)`` above (water–bone mixture) with μ_w = 0.1531 (NIST water) and
+and ``μ = μ_w·(1 + b·HU/1000)`` above (water–bone mixture) with μ_w the NIST water value at 140.5 keV
+(:data:`mumap.spect.attenuation.MU_WATER_140KEV`, 0.153 cm⁻¹, which the synthetic phantoms use too) and
 b = 0.474, which maps cortical bone (≈ 1900 HU at 120 kVp) to NIST cortical bone, 0.291 cm⁻¹.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +24,11 @@ import torch
 
 import mumap
 from mumap.data import io
+from mumap.data.bed import find_bed
 from mumap.data.io import DatasetError
+from mumap.spect.attenuation import MU_WATER_140KEV
+from mumap.utils.atomic import atomic_path, write_csv_atomic
 
-MU_WATER = 0.1531
 BONE_SLOPE = 0.474
 SPECT_KINDS = ("nac", "sc", "ctac")
 
@@ -34,7 +36,7 @@ SPECT_KINDS = ("nac", "sc", "ctac")
 def hu_to_mu(hu: np.ndarray) -> np.ndarray:
     """CT numbers (HU) → linear attenuation at 140.5 keV (cm⁻¹), bilinear, clipped at 0."""
     hu = np.asarray(hu, dtype=np.float64)
-    mu = np.where(hu <= 0, MU_WATER * (1 + hu / 1000.0), MU_WATER * (1 + BONE_SLOPE * hu / 1000.0))
+    mu = np.where(hu <= 0, MU_WATER_140KEV * (1 + hu / 1000.0), MU_WATER_140KEV * (1 + BONE_SLOPE * hu / 1000.0))
     return np.clip(mu, 0.0, None).astype(np.float32)
 
 
@@ -43,14 +45,14 @@ class Volume:
     """An axis-aligned volume ``[z, y, x]`` with voxel size (mm) and LPS origin (mm) of voxel [0, 0, 0]."""
 
     data: np.ndarray
-    voxel_mm: tuple[float, float, float]
-    origin_mm: tuple[float, float, float]
+    voxel_zyx_mm: tuple[float, float, float]
+    origin_zyx_mm: tuple[float, float, float]
     source: str  # the file (or series) it came from, for error messages
     frame_of_reference: str | None = None
 
     def z_range(self) -> tuple[float, float]:
-        z0 = self.origin_mm[0]
-        return z0, z0 + (self.data.shape[0] - 1) * self.voxel_mm[0]
+        z0 = self.origin_zyx_mm[0]
+        return z0, z0 + (self.data.shape[0] - 1) * self.voxel_zyx_mm[0]
 
 
 @dataclass
@@ -80,7 +82,7 @@ def check_mu_map(volume: Volume, units: str) -> Volume:
     if units == "cm-1" and data.min() < 0:
         raise DatasetError(f"{volume.source}: μ-map has negative attenuation {data.min():.3g} cm⁻¹")
     mu = hu_to_mu(data) if units == "HU" else data.astype(np.float32)
-    return Volume(mu, volume.voxel_mm, volume.origin_mm, volume.source, volume.frame_of_reference)
+    return Volume(mu, volume.voxel_zyx_mm, volume.origin_zyx_mm, volume.source, volume.frame_of_reference)
 
 
 def prepare(study: ImportedStudy) -> dict[str, Volume]:
@@ -90,8 +92,8 @@ def prepare(study: ImportedStudy) -> dict[str, Volume]:
         raise DatasetError(f"study {study.study_id}: no nAC reconstruction found")
     for kind, volume in study.images.items():
         check_spect_image(volume, kind)
-        if volume.data.shape != nac.data.shape or not np.allclose(volume.voxel_mm, nac.voxel_mm) \
-                or not np.allclose(volume.origin_mm, nac.origin_mm, atol=0.5):
+        if volume.data.shape != nac.data.shape or not np.allclose(volume.voxel_zyx_mm, nac.voxel_zyx_mm) \
+                or not np.allclose(volume.origin_zyx_mm, nac.origin_zyx_mm, atol=0.5):
             raise DatasetError(f"{volume.source}: {kind} is not on the grid of the nAC image {nac.source}")
         if volume.frame_of_reference and nac.frame_of_reference \
                 and volume.frame_of_reference != nac.frame_of_reference:
@@ -101,29 +103,29 @@ def prepare(study: ImportedStudy) -> dict[str, Volume]:
         raise DatasetError(f"{mu.source}: FrameOfReferenceUID {mu.frame_of_reference} differs from the SPECT "
                            f"images' {nac.frame_of_reference}: register the μ-map to the SPECT first")
     lo, hi = mu.z_range()
-    z = nac.origin_mm[0] + np.arange(nac.data.shape[0]) * nac.voxel_mm[0]
-    keep = np.flatnonzero((z >= lo - nac.voxel_mm[0] / 2) & (z <= hi + nac.voxel_mm[0] / 2))
+    z = nac.origin_zyx_mm[0] + np.arange(nac.data.shape[0]) * nac.voxel_zyx_mm[0]
+    keep = np.flatnonzero((z >= lo - nac.voxel_zyx_mm[0] / 2) & (z <= hi + nac.voxel_zyx_mm[0] / 2))
     if keep.size == 0:
         raise DatasetError(f"{mu.source}: the μ-map's axial extent {lo:.0f}…{hi:.0f} mm misses the SPECT images")
     first, last = int(keep[0]), int(keep[-1]) + 1
-    origin = (float(z[first]), nac.origin_mm[1], nac.origin_mm[2])
+    origin = (float(z[first]), nac.origin_zyx_mm[1], nac.origin_zyx_mm[2])
     shape = (last - first, *nac.data.shape[1:])
-    out = {kind: Volume(v.data[first:last], v.voxel_mm, origin, v.source) for kind, v in study.images.items()}
-    out["mumap"] = Volume(resample(mu, shape, nac.voxel_mm, origin), nac.voxel_mm, origin, mu.source)
+    out = {kind: Volume(v.data[first:last], v.voxel_zyx_mm, origin, v.source) for kind, v in study.images.items()}
+    out["mumap"] = Volume(resample(mu, shape, nac.voxel_zyx_mm, origin), nac.voxel_zyx_mm, origin, mu.source)
     return out
 
 
-def resample(volume: Volume, shape: tuple[int, int, int], voxel_mm: tuple[float, float, float],
-             origin_mm: tuple[float, float, float]) -> np.ndarray:
+def resample(volume: Volume, shape: tuple[int, int, int], voxel_zyx_mm: tuple[float, float, float],
+             origin_zyx_mm: tuple[float, float, float]) -> np.ndarray:
     """Trilinear resampling of ``volume`` onto an axis-aligned grid (zero outside)."""
-    same = volume.data.shape == shape and np.allclose(volume.voxel_mm, voxel_mm) \
-        and np.allclose(volume.origin_mm, origin_mm, atol=1e-3)
+    same = volume.data.shape == shape and np.allclose(volume.voxel_zyx_mm, voxel_zyx_mm) \
+        and np.allclose(volume.origin_zyx_mm, origin_zyx_mm, atol=1e-3)
     if same:
         return volume.data.astype(np.float32)
     axes = []
     for axis in (2, 1, 0):  # grid_sample wants (x, y, z) order in the last dimension
-        target = origin_mm[axis] + np.arange(shape[axis]) * voxel_mm[axis]
-        index = (target - volume.origin_mm[axis]) / volume.voxel_mm[axis]
+        target = origin_zyx_mm[axis] + np.arange(shape[axis]) * voxel_zyx_mm[axis]
+        index = (target - volume.origin_zyx_mm[axis]) / volume.voxel_zyx_mm[axis]
         axes.append(torch.from_numpy(2 * index / max(volume.data.shape[axis] - 1, 1) - 1))
     gx, gy, gz = axes
     grid = torch.stack(torch.meshgrid(gz, gy, gx, indexing="ij")[::-1], dim=-1)[None].float()
@@ -144,35 +146,37 @@ def write_dataset(studies: list[ImportedStudy], out: str | Path, *, seed: int = 
     n_train, n_val = round(0.70 * len(patients)), round(0.15 * len(patients))
     split = {patients[i]: "train" if r < n_train else "val" if r < n_train + n_val else "test"
              for r, i in enumerate(order)}
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    rows = []
-    for study, volumes in zip(studies, prepared, strict=True):
-        folder = tmp / study.study_id
-        folder.mkdir()
-        row = {"id": study.study_id, "patient_id": study.patient_id, "protocol": "", "sex": "", "age": "",
-               "height_cm": "", "weight_kg": ""}
-        row.update({k: v for k, v in study.demographics.items() if k in row})
-        row["split"] = split[study.patient_id]
-        for kind in (*SPECT_KINDS, "mumap"):
-            if kind in volumes:
-                v = volumes[kind]
-                io.save_nifti(folder / f"{kind}.nii.gz", v.data.astype(np.float32), v.voxel_mm, v.origin_mm)
-            row[kind] = f"{study.study_id}/{kind}.nii.gz" if kind in volumes else ""
-        sources = {kind: v.source for kind, v in volumes.items()}
-        (folder / "source.json").write_text(json.dumps(sources, indent=1))
-        rows.append(row)
-    voxel = prepared[0]["nac"].voxel_mm
-    (tmp / "dataset.json").write_text(json.dumps({
-        "generator": f"mumap {mumap.__version__} import", "source": str(source), "seed": seed,
-        "voxel_mm": list(voxel), "energy_keV": 140.5,
-        "units": {"nac": "counts", "sc": "counts", "ctac": "counts", "mumap": "cm^-1"},
-        "hu_to_mu": {"water_cm-1": MU_WATER, "bone_slope": BONE_SLOPE},
-        "axis_order": "NIfTI (x, y, z) on disk, RAS affine in mm; mumap arrays are [z, y, x]",
-    }, indent=1))
-    io.write_csv_atomic(tmp / "studies.csv", rows)
-    tmp.rename(out)
+    with atomic_path(out) as tmp:  # renamed to out only when every study is written
+        tmp.mkdir()
+        rows = []
+        for study, volumes in zip(studies, prepared, strict=True):
+            folder = tmp / study.study_id
+            folder.mkdir()
+            row = {"id": study.study_id, "patient_id": study.patient_id, "protocol": "", "sex": "", "age": "",
+                   "height_cm": "", "weight_kg": ""}
+            row.update({k: v for k, v in study.demographics.items() if k in row})
+            row["split"] = split[study.patient_id]
+            for kind in (*SPECT_KINDS, "mumap"):
+                if kind in volumes:
+                    v = volumes[kind]
+                    io.save_nifti(folder / f"{kind}.nii.gz", v.data.astype(np.float32), v.voxel_zyx_mm, v.origin_zyx_mm)
+                row[kind] = f"{study.study_id}/{kind}.nii.gz" if kind in volumes else ""
+            mu = volumes["mumap"]
+            io.save_nifti(folder / "bed.nii.gz", find_bed(mu.data, mu.voxel_zyx_mm).astype(np.uint8), mu.voxel_zyx_mm,
+                          mu.origin_zyx_mm)  # detected once here: the dataset's bed is its one source of truth
+            row["bed"] = f"{study.study_id}/bed.nii.gz"
+            sources = {kind: v.source for kind, v in volumes.items()}
+            (folder / "source.json").write_text(json.dumps(sources, indent=1))
+            rows.append(row)
+        voxel = prepared[0]["nac"].voxel_zyx_mm
+        (tmp / "dataset.json").write_text(json.dumps({
+            "generator": f"mumap {mumap.__version__} import", "source": str(source), "seed": seed,
+            "voxel_zyx_mm": list(voxel), "energy_keV": 140.5,
+            "units": {"nac": "counts", "sc": "counts", "ctac": "counts", "mumap": "cm^-1", "bed": "mask"},
+            "hu_to_mu": {"water_cm-1": MU_WATER_140KEV, "bone_slope": BONE_SLOPE},
+            "axis_order": "NIfTI (x, y, z) on disk, RAS affine in mm; mumap arrays are [z, y, x]",
+        }, indent=1))
+        write_csv_atomic(tmp / "studies.csv", rows)
     return out / "studies.csv"
 
 
@@ -220,8 +224,8 @@ def check_spect_image(volume: Volume, kind: str) -> None:
     if not all(8 <= n <= 1024 for n in volume.data.shape):
         raise DatasetError(f"{volume.source}: {kind} has an implausible size {volume.data.shape} (z, y, x) voxels; "
                            f"expected 8–1024 per axis")
-    if not all(0.5 <= v <= 20 for v in volume.voxel_mm):
-        raise DatasetError(f"{volume.source}: {kind} has an implausible voxel size {volume.voxel_mm} mm (z, y, x); "
+    if not all(0.5 <= v <= 20 for v in volume.voxel_zyx_mm):
+        raise DatasetError(f"{volume.source}: {kind} has an implausible voxel size {volume.voxel_zyx_mm} mm (z, y, x); "
                            f"expected 0.5–20 mm (check the spacing fields)")
 
 

@@ -1,35 +1,35 @@
-"""Files of the dataset contract: NIfTI volumes with mm affines, studies.csv, atomic writes.
+"""Files of the dataset contract: NIfTI volumes with mm affines (written atomically), studies.csv.
 
 mumap arrays are ``[z, y, x]`` in DICOM LPS patient axes (x left, y posterior, z head); NIfTI
 stores ``(i, j, k) = (x, y, z)`` with an RAS affine, so saving flips the sign of the x and y axes
-in the affine, not the data. ``origin_mm`` is the LPS position (z, y, x) of voxel ``[0, 0, 0]``.
+in the affine, not the data. ``origin_zyx_mm`` is the LPS position (z, y, x) of voxel ``[0, 0, 0]``.
 """
 
 from __future__ import annotations
 
 import csv
-import io as _io
 import logging
-import os
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+
+from mumap.utils.atomic import atomic_path
 
 
 class DatasetError(ValueError):
     """A dataset file is missing, unreadable or breaks the contract; the message names the file."""
 
 
-def save_nifti(path: str | Path, image: np.ndarray, voxel_mm: tuple[float, float, float],
-               origin_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Path:
+def save_nifti(path: str | Path, image: np.ndarray, voxel_zyx_mm: tuple[float, float, float],
+               origin_zyx_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Path:
     """Write ``image [z, y, x]`` with voxel sizes (dz, dy, dx) mm as NIfTI (atomically)."""
     path = Path(path)
     image = np.asarray(image)
     if image.ndim != 3:
         raise DatasetError(f"{path}: a volume must be 3-D [z, y, x], got shape {image.shape}")
-    dz, dy, dx = voxel_mm
-    z0, y0, x0 = origin_mm
+    dz, dy, dx = voxel_zyx_mm
+    z0, y0, x0 = origin_zyx_mm
     affine = np.array([[-dx, 0, 0, -x0], [0, -dy, 0, -y0], [0, 0, dz, z0], [0, 0, 0, 1]], dtype=np.float64)
     nifti = nib.Nifti1Image(np.ascontiguousarray(image.transpose(2, 1, 0)), affine)
     return _save_atomic(nifti, path)
@@ -50,16 +50,15 @@ def save_nifti_like(path: str | Path, image: np.ndarray, reference: str | Path) 
 
 
 def _save_atomic(nifti: nib.Nifti1Image, path: Path) -> Path:
-    """Save with mm units via a temporary file, so that ``path`` is never half-written."""
+    """Save with mm units, so that ``path`` is never half-written (:func:`~mumap.utils.atomic.atomic_path`)."""
     nifti.header.set_xyzt_units("mm")
-    tmp = path.with_name(".tmp-" + path.name)
-    nib.save(nifti, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        nib.save(nifti, tmp)
     return path
 
 
 def load_nifti(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float], tuple[float, float, float]]:
-    """``(image [z, y, x], voxel_mm (dz, dy, dx), origin_mm (z, y, x))`` of a NIfTI volume."""
+    """``(image [z, y, x], voxel_zyx_mm (dz, dy, dx), origin_zyx_mm (z, y, x))`` of a NIfTI volume."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
@@ -105,18 +104,8 @@ def read_studies(listing: str | Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    tmp = path.with_name(".tmp-" + path.name)
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
-
-
-def write_csv_atomic(path: str | Path, rows: list[dict]) -> Path:
-    """Rows (dicts with the same keys) as CSV, written atomically."""
-    buffer = _io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
-    writer.writeheader()
-    writer.writerows(rows)
-    return write_text_atomic(path, buffer.getvalue())
+def read_split(root: str | Path, split: str, max_studies: int | None = None) -> list[dict]:
+    """The rows of ``<root>/studies.csv`` whose ``split`` column is ``split`` (train, val, test), in file
+    order, at most the first ``max_studies`` of them (None: all). An empty split gives ``[]``: whether that
+    is an error is the caller's to say (a :class:`DatasetError` when ``studies.csv`` itself is missing)."""
+    return [row for row in read_studies(Path(root) / "studies.csv") if row["split"] == split][:max_studies]

@@ -8,41 +8,39 @@ from pathlib import Path
 import numpy as np
 
 from mumap.data import io
-from mumap.figures import plt, save_figure
+from mumap.utils.plotting import plane_heights, plt, save_figure, slice_figure
+
+KINDS = ("nac", "sc", "ctac", "mumap")  # one column each
 
 
 def study_montage(study_dir: Path, path: Path, projections: np.ndarray | None = None) -> Path:
-    """nAC, SC, CTAC and μ-map through the LV centre in three planes, plus four projections."""
+    """nAC, SC, CTAC and μ-map (colour scale 0 … their 99.9th percentile) in three planes through the LV
+    centre (:func:`~mumap.utils.plotting.slice_figure`), plus a row of four photopeak views from
+    ``projections [view, row, column]`` (counts) when given; written as PNG to ``path``."""
     truth = json.loads((study_dir / "truth.json").read_text())
-    volumes = {name: io.load_nifti(study_dir / f"{name}.nii.gz") for name in ("nac", "sc", "ctac", "mumap")}
-    image, voxel_mm, origin_mm = volumes["nac"]
-    cx, cy, cz = truth["lv"]["centre_mm"]
+    volumes = {name: io.load_nifti(study_dir / f"{name}.nii.gz") for name in KINDS}
+    image, voxel_zyx_mm, origin_zyx_mm = volumes["nac"]
+    cx, cy, cz = truth["lv"]["centre_xyz_mm"]
     index = [int(np.clip(round((c - o) / h), 0, n - 1))
-             for c, o, h, n in zip((cz, cy, cx), origin_mm, voxel_mm, image.shape, strict=True)]
-    planes = {"transaxial": lambda v: v[index[0]], "coronal": lambda v: v[:, index[1]][::-1],
-              "sagittal": lambda v: v[:, :, index[2]][::-1]}
-    rows = len(planes) + (projections is not None)
-    fig, axes = plt.subplots(rows, 4, figsize=(12, 3 * rows), squeeze=False)
-    for col, (name, (volume, _, _)) in enumerate(volumes.items()):
-        for row, (plane, cut) in enumerate(planes.items()):
-            ax = axes[row, col]
-            shown = ax.imshow(cut(volume), cmap="gray" if name == "mumap" else "inferno",
-                              vmin=0, vmax=float(np.percentile(volume, 99.9)) or None,
-                              aspect=voxel_mm[0] / voxel_mm[1] if plane != "transaxial" else 1.0)
-            ax.set_title(f"{name} {plane}", fontsize=8)
-            ax.axis("off")
-            fig.colorbar(shown, ax=ax, fraction=0.046, label="cm⁻¹" if name == "mumap" else "counts")
+             for c, o, h, n in zip((cz, cy, cx), origin_zyx_mm, voxel_zyx_mm, image.shape, strict=True)]
+    columns = {name: (volume, "gray" if name == "mumap" else "inferno",
+                      float(np.percentile(volume, 99.9)) or None, "μ (cm⁻¹)" if name == "mumap" else "counts")
+               for name, (volume, _, _) in volumes.items()}
+    heights_in = [2.6 * sum(plane_heights(image.shape, voxel_zyx_mm))]  # 4 columns in 12 in: slices ≈ 2.6 in wide
     if projections is not None:
-        views = np.linspace(0, len(projections) - 1, 4).round().astype(int)
+        heights_in.append(3.0 * projections.shape[1] / projections.shape[2] + 0.3)  # 4 views, 3 in wide each
+    fig = plt.figure(figsize=(12, 0.4 + sum(heights_in)), layout="constrained")
+    slices, views = (fig, None) if projections is None else fig.subfigures(2, 1, height_ratios=heights_in)
+    slice_figure(columns, voxel_zyx_mm, index, figure=slices)
+    if projections is not None:
+        shown = np.linspace(0, len(projections) - 1, 4).round().astype(int)
         angles = truth["acquisition"]["angles_deg"]
-        for col, view in enumerate(views):
-            ax = axes[-1, col]
+        for ax, view in zip(views.subplots(1, len(shown)), shown, strict=True):
             ax.imshow(projections[view][::-1], cmap="gray")  # head up
             ax.set_title(f"photopeak view {view} (θ = {angles[view]:.0f}°)", fontsize=8)
             ax.axis("off")
     a = truth["anatomy"]
-    fig.suptitle(f"{truth['study_id']}: body {a['body_semi_axes_mm'][0] * 2 / 10:.0f}×"
-                 f"{a['body_semi_axes_mm'][1] * 2 / 10:.0f} cm, breasts: {'yes' if a['breasts'] else 'no'}, "
+    fig.suptitle(f"{truth['study_id']}: body {a['body_semi_axes_xy_mm'][0] * 2 / 10:.0f}×"
+                 f"{a['body_semi_axes_xy_mm'][1] * 2 / 10:.0f} cm, breasts: {'yes' if a['breasts'] else 'no'}, "
                  f"defect: {truth['uptake']['defect']}", fontsize=9)
-    fig.tight_layout()
     return save_figure(fig, path)

@@ -6,14 +6,17 @@ MPI cohort), an :class:`Anatomy` derived from the patient with random variabilit
 a rest study of one patient share the anatomy. :func:`render` turns them into an activity image
 (relative uptake, myocardium = 1), a μ-map (cm⁻¹ at 140.5 keV) and the LV ground truth.
 
-Sizes follow the typical adult anatomy in ``DESIGN.md`` §4. μ values come from the NIST tables that
-PyTomography ships (``tests/data/test_phantom.py`` recomputes them): soft tissue = muscle, adipose,
-breast, cortical bone; lung = lung tissue at an inflated density of 0.30 g/cm³; spongy bone =
-20 % cortical bone + 80 % soft tissue by volume; ribs = 50/50. The carbon-fibre/foam bed pallet has
-no NIST table: its effective μ (0.07 cm⁻¹) is the middle of the 0.05–0.1 range in ``DESIGN.md``.
+Sizes follow typical adult anatomy at heart level, varied with sex, height and BMI: body 30–40 cm lateral ×
+20–28 cm AP, subcutaneous fat 0.5–4 cm, lungs ≈10–12 cm wide and 15–18 cm AP on the diaphragm (right dome
+1–2 cm above the left), heart centre 2–4 cm left of and anterior to the body centre, LV long axis
+anterior-left-inferior, vertebral body 3–4 cm, ribs ≈1 cm at 2.5–3 cm spacing, breasts of radius 5–9 cm, a
+curved 1–2 cm bed pallet ≈45 cm wide under the body. μ values are the NIST table at 140.5 keV,
+:data:`mumap.spect.attenuation.MU_140KEV` (its docstring gives the source and the mixtures).
 
-Coordinates are mm from the grid centre, (x, y, z) = (patient left, posterior, head), as everywhere
-in mumap; the heart sits at the grid centre's height (z = 0).
+Coordinates are mm from the grid centre along the patient axes x (left), y (posterior), z (head). The
+phantom works in (x, y, z) order, unlike mumap's arrays and grids (``[z, y, x]``, ``*_zyx_mm``): its
+coordinate tuples are named ``*_xyz_mm`` (``heart_centre_xyz_mm``; with two axes ``*_xy_mm``), and the
+images it renders are ``[z, y, x]`` like every mumap image. The heart sits at the grid centre's height (z = 0).
 """
 
 from __future__ import annotations
@@ -23,20 +26,8 @@ from typing import Literal
 
 import numpy as np
 
+from mumap.spect.attenuation import MU_140KEV
 from mumap.spect.geometry import ImageGrid
-
-MU_140KEV = {  # cm⁻¹ at 140.5 keV
-    "air": 0.0,
-    "lung": 0.0456,
-    "bed": 0.07,
-    "adipose": 0.145,
-    "water": 0.153,
-    "breast": 0.155,
-    "soft_tissue": 0.159,
-    "spongy_bone": round(0.2 * 0.291 + 0.8 * 0.159, 4),
-    "rib": round(0.5 * 0.291 + 0.5 * 0.159, 4),
-    "cortical_bone": 0.291,
-}
 
 TERRITORY_SEGMENTS = {  # AHA 17-segment model, standard coronary assignment
     "LAD": (1, 2, 7, 8, 13, 14, 17),
@@ -86,13 +77,13 @@ class Breasts:
 class Anatomy:
     """Body geometry in mm. Defaults: a 75 kg, 175 cm man."""
 
-    body_semi_axes_mm: tuple[float, float] = (170.0, 115.0)
+    body_semi_axes_xy_mm: tuple[float, float] = (170.0, 115.0)
     taper_per_100mm: float = 0.03  # relative widening of the body towards the abdomen
     fat_mm: float = 15.0
     breasts: Breasts | None = None
-    lung_semi_axes_mm: tuple[float, float, float] = (58.0, 75.0, 120.0)
+    lung_semi_axes_xyz_mm: tuple[float, float, float] = (58.0, 75.0, 120.0)
     diaphragm_z_mm: tuple[float, float] = (-50.0, -70.0)  # right, left dome apex
-    heart_centre_mm: tuple[float, float, float] = (30.0, -30.0, 0.0)  # LV centre
+    heart_centre_xyz_mm: tuple[float, float, float] = (30.0, -30.0, 0.0)  # LV centre
     lv_semi_axes_mm: tuple[float, float] = (45.0, 28.0)  # outer: long, short
     lv_wall_mm: float = 10.0
     lv_azimuth_deg: float = 45.0  # long axis from sagittal towards the left
@@ -134,13 +125,13 @@ def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
     left_dome = heart_bottom + (rng.uniform(5.0, 25.0) if patient.sex == "M" else -rng.uniform(0.0, 25.0))
     right_dome = left_dome + rng.uniform(10.0, 20.0)
     return Anatomy(
-        body_semi_axes_mm=(round(width, 1), round(depth, 1)),
+        body_semi_axes_xy_mm=(round(width, 1), round(depth, 1)),
         taper_per_100mm=rng.uniform(0.0, 0.06),
         fat_mm=round(fat, 1),
         breasts=breasts,
-        lung_semi_axes_mm=(0.34 * width, 0.65 * depth, 120.0 * lung_scale * rng.uniform(0.9, 1.1)),
+        lung_semi_axes_xyz_mm=(0.34 * width, 0.65 * depth, 120.0 * lung_scale * rng.uniform(0.9, 1.1)),
         diaphragm_z_mm=(right_dome, left_dome),
-        heart_centre_mm=(rng.uniform(20.0, 40.0), -rng.uniform(20.0, 40.0) * depth / 115.0, 0.0),
+        heart_centre_xyz_mm=(rng.uniform(20.0, 40.0), -rng.uniform(20.0, 40.0) * depth / 115.0, 0.0),
         lv_semi_axes_mm=(lv_long, lv_short),
         lv_wall_mm=rng.uniform(8.0, 12.0),
         lv_azimuth_deg=rng.uniform(30.0, 60.0),
@@ -201,7 +192,7 @@ def sample_uptake(protocol: Literal["stress", "rest"], rng: np.random.Generator,
 class LVTruth:
     """Ground truth of the left ventricle in world mm (x, y, z) from the grid centre."""
 
-    centre_mm: tuple[float, float, float]
+    centre_xyz_mm: tuple[float, float, float]
     long_axis: tuple[float, float, float]  # unit vector, base → apex
     anterior_axis: tuple[float, float, float]  # unit vector ⟂ long axis, towards the anterior wall
     defect: dict | None = field(default=None)
@@ -215,7 +206,7 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake) -> tuple[np.ndarra
     a = anatomy
     z, y, x = np.meshgrid(*(grid.centres_mm(i) for i in range(3)), indexing="ij")
     widen = 1.0 - a.taper_per_100mm * z / 100.0
-    half_w, half_d = a.body_semi_axes_mm[0] * widen, a.body_semi_axes_mm[1] * widen
+    half_w, half_d = a.body_semi_axes_xy_mm[0] * widen, a.body_semi_axes_xy_mm[1] * widen
     rho = np.sqrt((x / half_w) ** 2 + (y / half_d) ** 2)  # 1 on the skin
     depth_in = (1.0 - rho) * np.sqrt(half_w * half_d)  # ≈ mm under the skin
     body = rho <= 1.0
@@ -230,15 +221,15 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake) -> tuple[np.ndarra
     if a.breasts is not None:
         b = a.breasts
         for side in (-1, 1):
-            centre_y = -a.body_semi_axes_mm[1] + 0.25 * b.projection_mm
+            centre_y = -a.body_semi_axes_xy_mm[1] + 0.25 * b.projection_mm
             breast = ((x - side * b.offset_x_mm) / b.radius_mm) ** 2 + ((y - centre_y) / b.projection_mm) ** 2 \
                 + ((z - b.z_mm) / b.radius_mm) ** 2 <= 1.0
             put(breast & (y < 0), MU_140KEV["breast"], uptake.soft_tissue)
 
     # thoracic cavity: lungs above the diaphragm domes, liver and stomach below
-    lx, ly, lz = a.lung_semi_axes_mm
+    lx, ly, lz = a.lung_semi_axes_xyz_mm
     for side, dome in ((-1, a.diaphragm_z_mm[0]), (1, a.diaphragm_z_mm[1])):
-        cx = side * 0.5 * a.body_semi_axes_mm[0]
+        cx = side * 0.5 * a.body_semi_axes_xy_mm[0]
         dome_surface = dome - ((x - cx) ** 2 + y**2) / (2 * 150.0)
         lung = (((x - cx) / lx) ** 2 + ((y - 0.05 * half_d) / ly) ** 2 + ((z - dome - 0.8 * lz) / lz) ** 2 <= 1.0)
         put(lung & (z > dome_surface) & (depth_in > a.fat_mm + 15.0), MU_140KEV["lung"], uptake.lung)
@@ -258,7 +249,7 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake) -> tuple[np.ndarra
     put(ribs, MU_140KEV["rib"], uptake.soft_tissue)
     sternum = (np.abs(x) < 15.0) & (y < 0) & (depth_in > a.fat_mm) & (depth_in < a.fat_mm + 12.0) & (z > -60.0)
     put(sternum & body, MU_140KEV["spongy_bone"], uptake.soft_tissue)
-    spine_y = a.body_semi_axes_mm[1] - 45.0 - 0.3 * a.fat_mm
+    spine_y = a.body_semi_axes_xy_mm[1] - 45.0 - 0.3 * a.fat_mm
     r_spine = np.hypot(x, y - spine_y)
     put(r_spine <= a.spine_radius_mm, MU_140KEV["cortical_bone"], uptake.soft_tissue)
     put(r_spine <= a.spine_radius_mm - 3.0, MU_140KEV["spongy_bone"], uptake.soft_tissue)
@@ -268,7 +259,7 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake) -> tuple[np.ndarra
     truth = _render_heart(x, y, z, a, uptake, put, activity)
 
     # bed: a curved pallet just below (posterior of) the body, in the μ-map only
-    back = a.body_semi_axes_mm[1] * (1.0 - a.taper_per_100mm * z / 100.0)
+    back = a.body_semi_axes_xy_mm[1] * (1.0 - a.taper_per_100mm * z / 100.0)
     top = back + a.bed_gap_mm - x**2 / (2 * 1200.0)
     bed = (y >= top) & (y < top + a.bed_thickness_mm) & (np.abs(x) < 225.0) & ~body
     mu[bed] = MU_140KEV["bed"]
@@ -278,7 +269,7 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake) -> tuple[np.ndarra
 def _render_heart(x, y, z, a: Anatomy, uptake: Uptake, put, activity: np.ndarray) -> LVTruth:
     """LV shell (with defect), LV and RV blood pools, RV wall, atrial blood; returns the LV truth."""
     long_axis, anterior, _ = _lv_frame(a)
-    rel = np.stack([x - a.heart_centre_mm[0], y - a.heart_centre_mm[1], z - a.heart_centre_mm[2]], axis=-1)
+    rel = np.stack([x - a.heart_centre_xyz_mm[0], y - a.heart_centre_xyz_mm[1], z - a.heart_centre_xyz_mm[2]], axis=-1)
     along = rel @ long_axis
     across = np.linalg.norm(rel - along[..., None] * long_axis, axis=-1)
     long, short = a.lv_semi_axes_mm
@@ -304,14 +295,14 @@ def _render_heart(x, y, z, a: Anatomy, uptake: Uptake, put, activity: np.ndarray
         segment = _segments(rel, a) * (outer & ~inner)
         activity[np.isin(segment, uptake.defect.segments)] *= 1.0 - uptake.defect.severity
         defect = asdict(uptake.defect)
-    return LVTruth(tuple(float(v) for v in a.heart_centre_mm), tuple(float(v) for v in long_axis),
+    return LVTruth(tuple(float(v) for v in a.heart_centre_xyz_mm), tuple(float(v) for v in long_axis),
                    tuple(float(v) for v in anterior), defect)
 
 
 def lv_segment_map(grid: ImageGrid, anatomy: Anatomy) -> np.ndarray:
     """AHA segment (1–17) of every LV myocardium voxel of ``grid``, 0 elsewhere (``[z, y, x]`` int8)."""
     z, y, x = np.meshgrid(*(grid.centres_mm(i) for i in range(3)), indexing="ij")
-    c = anatomy.heart_centre_mm
+    c = anatomy.heart_centre_xyz_mm
     rel = np.stack([x - c[0], y - c[1], z - c[2]], axis=-1)
     long_axis, _, _ = _lv_frame(anatomy)
     along = rel @ long_axis

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -29,14 +28,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import mumap
 from mumap.data import io
-from mumap.data.phantom import MU_140KEV, Patient, render, sample_anatomy, sample_patients, sample_uptake
+from mumap.data.phantom import Patient, render, sample_anatomy, sample_patients, sample_uptake
+from mumap.spect.attenuation import MU_140KEV
 from mumap.spect.geometry import Acquisition, Collimator, ImageGrid
 from mumap.spect.osem import osem
 from mumap.spect.projector import SPECTProjector
 from mumap.spect.scatter import LOWER_WINDOW_KEV, PHOTOPEAK_KEV, ScatterModel, tew_scatter_estimate
 from mumap.spect.simulate import simulate_acquisition
+from mumap.utils.atomic import atomic_path, write_csv_atomic, write_text_atomic
 
 IMAGE_FILES = ("nac", "sc", "ctac", "mumap", "bed")
+TMP_SUFFIX = ".tmp"  # a study folder is built as <id>.tmp and renamed to <id> when complete
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class Preset:
     n_studies: int
     grid: ImageGrid
     detector_shape: tuple[int, int]
-    pixel_mm: tuple[float, float] = (4.8, 4.8)
+    pixel_vu_mm: tuple[float, float] = (4.8, 4.8)
     counts: tuple[float, float] = (3e6, 6e6)  # photopeak counts per study, uniform range
     crop_mm: tuple[float, float] = (110.0, 394.0)  # CT axial extent (23–82 slices of 4.8 mm)
     defect_probability: float = 0.4
@@ -59,9 +61,9 @@ class Preset:
 
 
 PRESETS = {
-    "tiny": Preset("tiny", 6, 8, ImageGrid((24, 48, 48), (9.6, 9.6, 9.6)), (40, 56), pixel_mm=(9.6, 9.6),
+    "tiny": Preset("tiny", 6, 8, ImageGrid((24, 48, 48), (9.6, 9.6, 9.6)), (40, 56), pixel_vu_mm=(9.6, 9.6),
                    iterations=4),
-    "quick": Preset("quick", 34, 48, ImageGrid((40, 80, 80), (6.4, 6.4, 6.4)), (60, 84), pixel_mm=(6.4, 6.4)),
+    "quick": Preset("quick", 34, 48, ImageGrid((40, 80, 80), (6.4, 6.4, 6.4)), (60, 84), pixel_vu_mm=(6.4, 6.4)),
     "paper": Preset("paper", 103, 150, ImageGrid((84, 128, 128), (4.8, 4.8, 4.8)), (128, 128)),
 }
 
@@ -108,44 +110,43 @@ def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path
     activity, mu, truth = render(grid, anatomy, uptake)
 
     acquisition = Acquisition(
-        collimator=Collimator(kind="multifocal"), rotation_centre_mm=anatomy.heart_centre_mm[::-1],
-        detector_shape=preset.detector_shape, pixel_mm=preset.pixel_mm,
+        collimator=Collimator(kind="multifocal"), rotation_centre_zyx_mm=anatomy.heart_centre_xyz_mm[::-1],
+        detector_shape=preset.detector_shape, pixel_vu_mm=preset.pixel_vu_mm,
     )
     scanner = SPECTProjector(grid, acquisition, n_subsets=preset.subsets)
     attenuating = scanner.with_attenuation(mu)
     counts = float(study_rng.uniform(*preset.counts))
     data = simulate_acquisition(attenuating, torch.from_numpy(activity), total_counts=counts, scatter=ScatterModel(),
                                 generator=torch.Generator().manual_seed(int(study_rng.integers(2**62))))
-    scatter = tew_scatter_estimate(data.lower_window, acquisition.pixel_mm)
+    scatter = tew_scatter_estimate(data.lower_window, acquisition.pixel_vu_mm)
     recon = {
         "nac": osem(scanner, data.photopeak, n_iterations=preset.iterations),
         "sc": osem(scanner, data.photopeak, additive=scatter, n_iterations=preset.iterations),
         "ctac": osem(attenuating, data.photopeak, additive=scatter, n_iterations=preset.iterations),
     }
 
-    first, last = _ct_extent(grid, anatomy.heart_centre_mm[2], preset.crop_mm, study_rng)
+    first, last = _ct_extent(grid, anatomy.heart_centre_xyz_mm[2], preset.crop_mm, study_rng)
     images = {name: image.numpy()[first:last] for name, image in recon.items()}
     images["mumap"] = mu[first:last]
     images["bed"] = np.isclose(mu, MU_140KEV["bed"])[first:last].astype(np.uint8)
-    origin_mm = (float(grid.centres_mm(0)[first]), float(grid.centres_mm(1)[0]), float(grid.centres_mm(2)[0]))
+    origin_zyx_mm = (float(grid.centres_mm(0)[first]), float(grid.centres_mm(1)[0]), float(grid.centres_mm(2)[0]))
 
-    tmp = study_dir.with_name(study_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name, image in images.items():
-        io.save_nifti(tmp / f"{name}.nii.gz", image, grid.voxel_mm, origin_mm)
-    np.savez_compressed(tmp / "projections.npz", photopeak=data.photopeak.numpy().astype(np.int32),
-                        lower_window=data.lower_window.numpy().astype(np.int32),
-                        angles_deg=acquisition.angles_deg)
-    meta = {"study_id": plan.study_id, "patient": asdict(plan.patient), "protocol": plan.protocol,
-            "counts": counts, "anatomy": asdict(anatomy), "uptake": asdict(uptake), "lv": truth.to_dict(),
-            "slices": [first, last], "acquisition": _acquisition_dict(acquisition)}
-    (tmp / "truth.json").write_text(json.dumps(meta, indent=1))
-    if montage:
-        from mumap.data.montage import study_montage
+    # <id>.tmp: what a resumed run clears (_synthesize_locked) before it builds the missing studies
+    with atomic_path(study_dir, tmp_name=study_dir.name + TMP_SUFFIX) as tmp:
+        tmp.mkdir()
+        for name, image in images.items():
+            io.save_nifti(tmp / f"{name}.nii.gz", image, grid.voxel_zyx_mm, origin_zyx_mm)
+        np.savez_compressed(tmp / "projections.npz", photopeak=data.photopeak.numpy().astype(np.int32),
+                            lower_window=data.lower_window.numpy().astype(np.int32),
+                            angles_deg=acquisition.angles_deg)
+        meta = {"study_id": plan.study_id, "patient": asdict(plan.patient), "protocol": plan.protocol,
+                "counts": counts, "anatomy": asdict(anatomy), "uptake": asdict(uptake), "lv": truth.to_dict(),
+                "slices": [first, last], "acquisition": _acquisition_dict(acquisition)}
+        (tmp / "truth.json").write_text(json.dumps(meta, indent=1))
+        if montage:
+            from mumap.data.montage import study_montage
 
-        study_montage(tmp, tmp / "montage.png", data.photopeak.numpy())
-    os.replace(tmp, study_dir)
+            study_montage(tmp, tmp / "montage.png", data.photopeak.numpy())
     return study_row(plan, study_dir.name)
 
 
@@ -188,8 +189,8 @@ def _synthesize_locked(preset: Preset, out: Path, seed: int, workers: int, monta
         if (existing.get("preset"), existing.get("seed")) != (preset.name, seed):
             raise ValueError(f"{manifest}: {out} holds preset {existing.get('preset')!r} with seed "
                              f"{existing.get('seed')}, not {preset.name!r} with seed {seed}: choose another --out")
-    io.write_text_atomic(manifest, json.dumps(description, indent=1))
-    for stale in out.glob("*.tmp"):  # half-written studies of a killed run
+    write_text_atomic(manifest, json.dumps(description, indent=1))
+    for stale in out.glob("*" + TMP_SUFFIX):  # half-written studies of a killed run
         shutil.rmtree(stale)
     plans = plan_cohort(preset, seed)
     todo = [plan for plan in plans if not (out / plan.study_id).is_dir()]
@@ -212,7 +213,7 @@ def _synthesize_locked(preset: Preset, out: Path, seed: int, workers: int, monta
         finally:
             torch.set_num_threads(threads)
     rows = [study_row(plan, plan.study_id) for plan in plans]
-    return io.write_csv_atomic(out / "studies.csv", rows)
+    return write_csv_atomic(out / "studies.csv", rows)
 
 
 def _ct_extent(grid: ImageGrid, heart_z_mm: float, crop_mm: tuple[float, float], rng: np.random.Generator,
@@ -222,7 +223,7 @@ def _ct_extent(grid: ImageGrid, heart_z_mm: float, crop_mm: tuple[float, float],
     The ``margin`` outermost slices of the simulation grid are never kept: OSEM edge slices see
     fewer rays and come out noisy and hot, which a real, longer patient would not show.
     """
-    nz, dz = grid.shape[0], grid.voxel_mm[0]
+    nz, dz = grid.shape[0], grid.voxel_zyx_mm[0]
     n = int(np.clip(round(rng.uniform(*crop_mm) / dz), 1, nz - 2 * margin))
     heart = int(np.argmin(np.abs(grid.centres_mm(0) - heart_z_mm)))
     lo, hi = max(margin, heart - n + 1 + n // 4), min(nz - margin - n, heart - n // 4)
@@ -236,19 +237,19 @@ def _acquisition_dict(acquisition: Acquisition) -> dict:
 
 def _dataset_description(preset: Preset, seed: int) -> dict:
     template = Acquisition(collimator=Collimator(kind="multifocal"), detector_shape=preset.detector_shape,
-                           pixel_mm=preset.pixel_mm)
+                           pixel_vu_mm=preset.pixel_vu_mm)
     return {
         "generator": f"mumap {mumap.__version__} synthetic IQ·SPECT cohort",
         "preset": preset.name,
         "seed": seed,
         "n_patients": preset.n_patients,
         "n_studies": preset.n_studies,
-        "voxel_mm": list(preset.grid.voxel_mm),
+        "voxel_zyx_mm": list(preset.grid.voxel_zyx_mm),
         "simulation_grid": list(preset.grid.shape),
         "axis_order": "NIfTI (x, y, z) on disk, RAS affine in mm; mumap arrays are [z, y, x]",
         "energy_keV": 140.5,
         "windows_keV": {"photopeak": list(PHOTOPEAK_KEV), "lower_scatter": list(LOWER_WINDOW_KEV)},
-        "acquisition": {k: v for k, v in _acquisition_dict(template).items() if k != "rotation_centre_mm"},
+        "acquisition": {k: v for k, v in _acquisition_dict(template).items() if k != "rotation_centre_zyx_mm"},
         "rotation_centre": "the LV centre of each study (cardio-centric orbit)",
         "reconstruction": {"algorithm": "OSEM", "iterations": preset.iterations, "subsets": preset.subsets},
         "units": {"nac": "counts", "sc": "counts", "ctac": "counts", "mumap": "cm^-1", "bed": "mask"},

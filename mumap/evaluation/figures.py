@@ -1,5 +1,5 @@
 """The paper's evaluation figures as functions of arrays (each returns a Figure; save with
-:func:`mumap.figures.save_figure`).
+:func:`mumap.utils.plotting.save_figure`).
 
 Fig. 4: μ-map slices (true, predicted, |difference|); Fig. 5: bullseyes with AHA segments; Fig. 6:
 Bland–Altman of the 17 segment scores; Fig. 7: pixel-wise correlation of polar maps (2-D histograms).
@@ -14,42 +14,22 @@ from matplotlib.figure import Figure
 
 from mumap.evaluation.metrics import pearson_r
 from mumap.evaluation.polar import RING_EDGES, segment_scores
-from mumap.figures import plt
+from mumap.utils.plotting import plt, slice_figure
 
 # segment borders (φ in degrees, clockwise from anterior) and the φ of each segment's centre
 _BORDERS = {"six": (30, 90, 150, 210, 270, 330), "four": (45, 135, 225, 315)}
 _CENTRES = [0, -60, -120, 180, 120, 60] * 2 + [0, -90, 180, 90]
 
 
-def slices_figure(columns: dict[str, tuple[np.ndarray, str, float, str]], voxel_mm, centre_index=None,
+def mu_map_figure(true_mu: np.ndarray, predicted_mu: np.ndarray, voxel_zyx_mm, centre_index=None,
                   title: str = "") -> Figure:
-    """Transaxial, coronal and sagittal slices (rows) through ``centre_index`` (default: the volume centre)
-    of volumes ``[z, y, x]`` (columns): ``{title: (volume, colour map, vmax, colour-bar label)}``."""
-    first = next(iter(columns.values()))[0]
-    index = centre_index or tuple(n // 2 for n in first.shape)
-    dz, dy, dx = voxel_mm
-    fig, axes = plt.subplots(3, len(columns), figsize=(3.6 * len(columns), 7.5), squeeze=False, layout="constrained")
-    cuts = (("transaxial", lambda v: v[index[0]], dy / dx), ("coronal", lambda v: v[:, index[1]][::-1], dz / dx),
-            ("sagittal", lambda v: v[:, :, index[2]][::-1], dz / dy))
-    for col, (name, (volume, cmap, vmax, label)) in enumerate(columns.items()):
-        for row, (plane, cut, aspect) in enumerate(cuts):
-            shown = axes[row, col].imshow(cut(volume), cmap=cmap, vmin=0, vmax=vmax, aspect=aspect)
-            axes[row, col].set_title(f"{name}, {plane}", fontsize=8)
-            axes[row, col].axis("off")
-        fig.colorbar(shown, ax=axes[:, col], fraction=0.046, label=label)
-    fig.suptitle(title, fontsize=10)
-    return fig
-
-
-def mu_map_figure(true_mu: np.ndarray, predicted_mu: np.ndarray, voxel_mm, centre_index=None,
-                  title: str = "") -> Figure:
-    """Fig. 4: :func:`slices_figure` of the true and predicted μ-maps (cm⁻¹, one grey scale) and their
-    |difference|."""
+    """Fig. 4: :func:`~mumap.utils.plotting.slice_figure` of the true and predicted μ-maps ``[z, y, x]``
+    (cm⁻¹, one grey scale) and their |difference|."""
     vmax = float(true_mu.max())
-    return slices_figure({"true μ-map": (true_mu, "gray", vmax, "μ (cm⁻¹)"),
-                          "predicted μ-map": (predicted_mu, "gray", vmax, "μ (cm⁻¹)"),
-                          "|predicted − true|": (np.abs(predicted_mu - true_mu), "magma", vmax / 4, "|Δμ| (cm⁻¹)")},
-                         voxel_mm, centre_index, title)
+    return slice_figure({"true μ-map": (true_mu, "gray", vmax, "μ (cm⁻¹)"),
+                         "predicted μ-map": (predicted_mu, "gray", vmax, "μ (cm⁻¹)"),
+                         "|predicted − true|": (np.abs(predicted_mu - true_mu), "magma", vmax / 4, "|Δμ| (cm⁻¹)")},
+                        voxel_zyx_mm, centre_index, title=title)
 
 
 def bullseye_axes(ax: Axes, polar: np.ndarray, title: str = "", vmin: float = 0.0, vmax: float = 100.0,

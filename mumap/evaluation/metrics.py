@@ -1,18 +1,9 @@
-"""Image and polar-map metrics, defined once for the whole project (``../shared/DESIGN.md`` §5)."""
+"""Polar-map metrics of the paper's evaluation (Sec. 2.5): segment APE, pixel distance, Pearson R. The
+μ-map metric NMAE, which training logs too, is :func:`mumap.training.metrics.nmae`."""
 
 from __future__ import annotations
 
 import numpy as np
-from torch import Tensor
-
-
-def nmae(prediction: Tensor, target: Tensor) -> Tensor:
-    """Normalised mean absolute error of one image: mean|pred − true| / (max(true) − min(true)).
-    Unitless; report the mean ± std over images."""
-    value_range = target.max() - target.min()
-    if value_range <= 0:
-        raise ValueError("NMAE needs a target with a value range (max > min)")
-    return (prediction - target).abs().mean() / value_range
 
 
 def segment_ape(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -15,9 +15,10 @@ Three steps, no ground truth used:
    axis, as in :func:`mumap.data.phantom.aha_segment`) in rings of equal width, in the standard
    orientation: anterior up, septum left, lateral right, inferior down.
 
-Coordinates: images are ``[z, y, x]`` with ``origin_mm`` (z, y, x) of voxel ``[0, 0, 0]`` and
-``voxel_mm`` (dz, dy, dx), as returned by :func:`mumap.data.io.load_nifti`; positions and directions
-are world (x, y, z) mm in the patient axes (x left, y posterior, z head), as in ``truth.json``.
+Coordinates: images are ``[z, y, x]`` with ``origin_zyx_mm`` (z, y, x) of voxel ``[0, 0, 0]`` and
+``voxel_zyx_mm`` (dz, dy, dx), as returned by :func:`mumap.data.io.load_nifti`; positions and directions
+are world (x, y, z) mm in the patient axes (x left, y posterior, z head), named ``*_xyz_mm``, as in
+``truth.json``.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def segment_scores(polar: np.ndarray) -> np.ndarray:
 # --- the LV: detection and frame -------------------------------------------------------------------
 
 PRIOR_LONG_AXIS = (0.61, -0.61, -0.5)  # base → apex: anterior, left, inferior (45° azimuth, 30° down)
-PRIOR_SIZE_MM = (45.0, 28.0, 10.0)  # outer long and short semi-axis, wall thickness (DESIGN.md §4)
+PRIOR_SIZE_MM = (45.0, 28.0, 10.0)  # outer long and short semi-axis, wall (adult LV: 8–9 cm, r 2.5–3 cm, 0.8–1.2 cm)
 SIZE_BOUNDS_MM = ((28.0, 65.0), (18.0, 40.0), (5.0, 16.0))  # long, short, wall
 BASE_FRACTION_BOUNDS = (0.05, 0.6)  # base plane at −fraction × long semi-axis from the centre
 BASE_MARGIN_MM = 6.0  # the polar map's rim lies this far apical of the fitted base plane
@@ -92,7 +93,7 @@ class LVFrame:
     anterior projected onto the short-axis plane), the outer semi-axes and wall thickness (mm), the base
     plane's position along the axis (mm, negative: below the centre) and the fit's correlation with the image."""
 
-    centre_mm: tuple[float, float, float]
+    centre_xyz_mm: tuple[float, float, float]
     long_axis: tuple[float, float, float]
     anterior: tuple[float, float, float]
     long_mm: float
@@ -128,19 +129,19 @@ def anterior_direction(long_axis: np.ndarray) -> np.ndarray:
     return anterior / np.linalg.norm(anterior)
 
 
-def world_coordinates(shape: tuple[int, int, int], voxel_mm, origin_mm) -> np.ndarray:
+def world_coordinates(shape: tuple[int, int, int], voxel_zyx_mm, origin_zyx_mm) -> np.ndarray:
     """World (x, y, z) mm of every voxel of a ``[z, y, x]`` image: ``[z, y, x, 3]``."""
-    axes = [origin_mm[i] + voxel_mm[i] * np.arange(shape[i]) for i in range(3)]
+    axes = [origin_zyx_mm[i] + voxel_zyx_mm[i] * np.arange(shape[i]) for i in range(3)]
     z, y, x = np.meshgrid(*axes, indexing="ij")
     return np.stack([x, y, z], axis=-1)
 
 
-def to_voxel(points_mm: np.ndarray, voxel_mm, origin_mm) -> np.ndarray:
+def to_voxel(points_xyz_mm: np.ndarray, voxel_zyx_mm, origin_zyx_mm) -> np.ndarray:
     """Fractional voxel indices ``(z, y, x)`` of world points ``[..., 3]`` (x, y, z): ``[3, ...]``."""
-    return np.stack([(points_mm[..., 2 - i] - origin_mm[i]) / voxel_mm[i] for i in range(3)])
+    return np.stack([(points_xyz_mm[..., 2 - i] - origin_zyx_mm[i]) / voxel_zyx_mm[i] for i in range(3)])
 
 
-def find_lv(image: np.ndarray, voxel_mm, origin_mm, *, n_candidates: int = 4, roi_mm: float = 60.0) -> LVFrame:
+def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, n_candidates: int = 4, roi_mm: float = 60.0) -> LVFrame:
     """The LV of a reconstruction ``image [z, y, x]`` (counts), found without ground truth.
 
     A zero-mean hollow-sphere filter (hot shell 12–30 mm around a cold ball of 10 mm, the LV's
@@ -157,8 +158,9 @@ def find_lv(image: np.ndarray, voxel_mm, origin_mm, *, n_candidates: int = 4, ro
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the fits are thousands of tiny steps: threads only add synchronisation
     try:
-        fits = [fit_lv_shell(image, voxel_mm, origin_mm, centre, axis, roi_mm=roi_mm)
-                for centre in lv_candidates(image, voxel_mm, origin_mm, n_candidates) for axis in initial_axes()]
+        fits = [fit_lv_shell(image, voxel_zyx_mm, origin_zyx_mm, centre, axis, roi_mm=roi_mm)
+                for centre in lv_candidates(image, voxel_zyx_mm, origin_zyx_mm, n_candidates)
+                for axis in initial_axes()]
     finally:
         torch.set_num_threads(threads)
     return max(fits, key=lambda fit: fit.score)
@@ -173,14 +175,14 @@ def initial_axes(spread_deg: float = 20.0) -> list[np.ndarray]:
     return [prior] + [np.cos(tilt) * prior + np.sin(tilt) * d for d in (first, -first, second, -second)]
 
 
-def lv_candidates(image: np.ndarray, voxel_mm, origin_mm, n: int) -> list[np.ndarray]:
+def lv_candidates(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, n: int) -> list[np.ndarray]:
     """World (x, y, z) mm of the ``n`` most LV-like points, ≥ 30 mm apart: a hot shell 12–30 mm around a
     cold ball of 10 mm, hot all round. The shell is split into 14 sectors (towards the faces and corners of
     a cube); the response is the 30th percentile of the sector means minus the ball's mean, so that a hot
     organ's edge (hot on one side only) or its inside (no cold centre) respond little, the LV (open only at
     its base) strongly."""
-    offsets = np.meshgrid(*(np.arange(-r, r + 1) * v for r, v in zip((int(np.ceil(32.0 / v)) for v in voxel_mm),
-                                                                     voxel_mm, strict=True)), indexing="ij")
+    offsets = np.meshgrid(*(np.arange(-r, r + 1) * v for r, v in zip((int(np.ceil(32.0 / v)) for v in voxel_zyx_mm),
+                                                                     voxel_zyx_mm, strict=True)), indexing="ij")
     radius = np.sqrt(sum(o**2 for o in offsets))
     shell = (radius >= 12.0) & (radius <= 30.0)
     unit = np.stack(offsets, axis=-1) / np.maximum(radius, 1e-9)[..., None]
@@ -196,12 +198,13 @@ def lv_candidates(image: np.ndarray, voxel_mm, origin_mm, n: int) -> list[np.nda
     peaks = response == ndimage.maximum_filter(response, footprint=radius <= 30.0)
     order = np.argsort(response[peaks])[::-1][:n]
     indices = np.argwhere(peaks)[order]
-    return [np.array([origin_mm[2 - i] + voxel_mm[2 - i] * index[2 - i] for i in range(3)]) for index in indices]
+    return [np.array([origin_zyx_mm[2 - i] + voxel_zyx_mm[2 - i] * index[2 - i] for i in range(3)])
+            for index in indices]
 
 
-def fit_lv_shell(image: np.ndarray, voxel_mm, origin_mm, cavity_centre_mm: np.ndarray, axis: np.ndarray, *,
+def fit_lv_shell(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, cavity_centre_xyz_mm: np.ndarray, axis: np.ndarray, *,
                  roi_mm: float = 60.0, steps: int = 150) -> LVFrame:
-    """Least-squares fit of a truncated ellipsoidal shell to ``image`` near ``cavity_centre_mm``.
+    """Least-squares fit of a truncated ellipsoidal shell to ``image`` near ``cavity_centre_xyz_mm``.
 
     ``shell`` is 1 between an outer ellipsoid (semi-axes long, short) and an inner one (wall thickness
     less) on the apex side of the base plane, with logistic edges (width ≈ the reconstruction's
@@ -212,11 +215,11 @@ def fit_lv_shell(image: np.ndarray, voxel_mm, origin_mm, cavity_centre_mm: np.nd
     over the voxels within ``roi_mm`` of the cavity centre. The apex is the closed end: the model's
     asymmetry fixes the axis's sign.
     """
-    points = world_coordinates(image.shape, voxel_mm, origin_mm).reshape(-1, 3)
-    near = np.linalg.norm(points - cavity_centre_mm, axis=1) < roi_mm
-    p = torch.from_numpy(points[near] - cavity_centre_mm)
+    points = world_coordinates(image.shape, voxel_zyx_mm, origin_zyx_mm).reshape(-1, 3)
+    near = np.linalg.norm(points - cavity_centre_xyz_mm, axis=1) < roi_mm
+    p = torch.from_numpy(points[near] - cavity_centre_xyz_mm)
     v = torch.from_numpy(image.reshape(-1)[near].astype(np.float64))
-    edge_mm = 0.5 * max(voxel_mm) + 2.0
+    edge_mm = 0.5 * max(voxel_zyx_mm) + 2.0
 
     long, short, wall = PRIOR_SIZE_MM
     start = torch.tensor(axis / np.linalg.norm(axis), dtype=torch.float64)
@@ -259,7 +262,7 @@ def fit_lv_shell(image: np.ndarray, voxel_mm, origin_mm, cavity_centre_mm: np.nd
         wall, cavity = shell > 0.5 * shell.max(), cavity > 0.5 * cavity.max()
         contrast = 1.0 - v[cavity].mean() / v[wall].mean() if cavity.any() and wall.any() else torch.tensor(0.0)
     u = u.numpy()
-    return LVFrame(tuple(float(c) for c in cavity_centre_mm + centre.detach().numpy()), tuple(float(c) for c in u),
+    return LVFrame(tuple(float(c) for c in cavity_centre_xyz_mm + centre.detach().numpy()), tuple(float(c) for c in u),
                    tuple(float(c) for c in anterior_direction(u)), float(l_out), float(s_out), float(w), float(b),
                    float(torch.sqrt(r2.clamp(min=0))), float(contrast))
 
@@ -329,7 +332,7 @@ def _unbound(value: float, bounds: tuple[float, float]) -> float:
 # --- sampling: polar maps and short-axis slices ------------------------------------------------------
 
 
-def polar_map(image: np.ndarray, frame: LVFrame, voxel_mm, origin_mm, size: int = 512,
+def polar_map(image: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_zyx_mm, size: int = 512,
               search_mm: float = 10.0) -> np.ndarray:
     """Polar map ``[size, size]`` of ``image`` in % of the LV maximum (NaN outside the bullseye).
 
@@ -342,11 +345,12 @@ def polar_map(image: np.ndarray, frame: LVFrame, voxel_mm, origin_mm, size: int 
     disc = rho <= 1.0
     points, normals = mid_wall(frame, rho[disc], phi[disc])
     half = 0.5 * frame.wall_mm + search_mm
-    step = 0.5 * min(voxel_mm)
+    step = 0.5 * min(voxel_zyx_mm)
     offsets = np.arange(-half, half + step / 2, step)
     profiles = points[None] + offsets[:, None, None] * normals[None]  # [samples, pixels, 3]
-    counts = ndimage.map_coordinates(np.asarray(image, np.float64), to_voxel(profiles, voxel_mm, origin_mm).reshape(
-        3, -1), order=1, mode="nearest").reshape(len(offsets), -1)
+    counts = ndimage.map_coordinates(np.asarray(image, np.float64),
+                                     to_voxel(profiles, voxel_zyx_mm, origin_zyx_mm).reshape(3, -1), order=1,
+                                     mode="nearest").reshape(len(offsets), -1)
     values = counts.max(axis=0)
     if values.max() <= 0:
         raise ValueError("the image has no counts in the LV wall")
@@ -374,23 +378,23 @@ def mid_wall(frame: LVFrame, rho: np.ndarray, phi_deg: np.ndarray, base_margin_m
                      np.arccos(np.clip(along / long_mid, -1.0, 1.0)))
     u, anterior, lateral = (np.asarray(v, np.float64) for v in (frame.long_axis, frame.anterior, frame.lateral))
     radial = np.cos(np.radians(phi_deg))[:, None] * anterior + np.sin(np.radians(phi_deg))[:, None] * lateral
-    points = (np.asarray(frame.centre_mm) + long_mid * np.cos(theta)[:, None] * u
+    points = (np.asarray(frame.centre_xyz_mm) + long_mid * np.cos(theta)[:, None] * u
               + short_mid * np.sin(theta)[:, None] * radial)
     normals = np.cos(theta)[:, None] / long_mid * u + np.sin(theta)[:, None] / short_mid * radial
     return points, normals / np.linalg.norm(normals, axis=1, keepdims=True)
 
 
-def short_axis(image: np.ndarray, frame: LVFrame, voxel_mm, origin_mm, spacing_mm: float | None = None,
+def short_axis(image: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_zyx_mm, spacing_mm: float | None = None,
                field_mm: float = 120.0) -> np.ndarray:
     """The image resampled in the LV frame: short-axis slices ``[slice, row, column]`` from the base
     plane to the apex's outer edge, ``spacing_mm`` apart (default: the smallest voxel size), each
     ``field_mm`` wide, anterior up, septum left, lateral right (the standard short-axis view)."""
-    spacing = spacing_mm or min(voxel_mm)
+    spacing = spacing_mm or min(voxel_zyx_mm)
     along = np.arange(frame.base_mm, frame.long_mm + spacing / 2, spacing)
     half = np.arange(-field_mm / 2, field_mm / 2 + spacing / 2, spacing)
     rows, cols = np.meshgrid(-half, half, indexing="ij")  # row up = anterior, column right = lateral
     u, anterior, lateral = (np.asarray(v, np.float64) for v in (frame.long_axis, frame.anterior, frame.lateral))
-    points = (np.asarray(frame.centre_mm) + along[:, None, None, None] * u
+    points = (np.asarray(frame.centre_xyz_mm) + along[:, None, None, None] * u
               + rows[None, ..., None] * anterior + cols[None, ..., None] * lateral)
-    return ndimage.map_coordinates(np.asarray(image, np.float64), to_voxel(points, voxel_mm, origin_mm), order=1,
-                                   mode="constant", cval=0.0)
+    return ndimage.map_coordinates(np.asarray(image, np.float64), to_voxel(points, voxel_zyx_mm, origin_zyx_mm),
+                                   order=1, mode="constant", cval=0.0)

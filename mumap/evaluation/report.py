@@ -14,26 +14,27 @@ reports it: over all study × segment scores (Fig. 6) and over all polar-map pix
 
 from __future__ import annotations
 
-import io as _io
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
 from rich.progress import Progress
 
 from mumap.data import io
-from mumap.data.bed import reinsert_bed, remove_bed
-from mumap.evaluation.baselines import uniform_mu_map
+from mumap.data.bed import read_bed_mask, reinsert_bed, remove_bed
+from mumap.data.body import uniform_mu_map
 from mumap.evaluation.figures import bland_altman_figure, mu_map_figure, polar_correlation_figure, polar_maps_figure
-from mumap.evaluation.metrics import nmae, pearson_r, pixel_differences, pixel_distance, segment_ape
+from mumap.evaluation.metrics import pearson_r, pixel_differences, pixel_distance, segment_ape
 from mumap.evaluation.polar import find_lv, polar_map, segment_scores
-from mumap.figures import save_figure
 from mumap.spect.geometry import ImageGrid
 from mumap.spect.prac import prac, prac_projector
-from mumap.training.modules import DistanceModule
+from mumap.training.checkpoints import load_module
+from mumap.training.metrics import nmae
+from mumap.training.modules import MuMapModule
+from mumap.utils.atomic import atomic_path, write_csv_atomic, write_text_atomic
+from mumap.utils.plotting import save_figure
 
 METHODS = ("DLAC", "nAC", "uniform AC")  # each compared with CTAC
 PAPER = {"nmae": "0.020 ± 0.007", "ape DLAC": "1.155 ± 0.769", "ape nAC": "7.264 ± 5.481",
@@ -43,50 +44,25 @@ POLAR_SIZE = 512  # the paper's polar grid (Fig. 7)
 FIGURES = ("fig4_mu_map", "fig5_polar_maps", "fig6_bland_altman", "fig7_correlation")
 
 
-def load_run(run: str | Path, checkpoint: str = "best") -> tuple[DictConfig, DistanceModule, Path]:
-    """The training config, the generator module (eval mode) and the checkpoint path of a run directory."""
-    from mumap.training.train import build_module
-
-    run = Path(run)
-    config = run / ".hydra" / "config.yaml"
-    if not config.is_file():
-        raise FileNotFoundError(f"{config}: not found — is {run} a training output directory?")
-    cfg = OmegaConf.load(config)
-    if checkpoint in ("best", "last"):
-        pattern = "best-*.ckpt" if checkpoint == "best" else "last.ckpt"
-        found = sorted((run / "checkpoints").glob(pattern), key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise FileNotFoundError(f"{run / 'checkpoints'}: no {pattern} — has the run saved a checkpoint?")
-        path = found[-1]
-    else:
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: checkpoint not found")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    module = build_module(cfg, len(state["hyper_parameters"]["inputs"]))
-    module.load_state_dict(state["state_dict"])
-    return cfg, module.eval(), path
-
-
-def evaluate_study(root: Path, row: dict, module: DistanceModule, projectors: dict) -> dict:
+def evaluate_study(root: Path, row: dict, module: MuMapModule, projectors: dict) -> dict:
     """All numbers and images of one study (see the module docstring); ``projectors`` caches PRAC
     system matrices by grid."""
     start = time.perf_counter()
-    nac, voxel_mm, origin_mm = io.load_nifti(root / row["nac"])
+    nac, voxel_zyx_mm, origin_zyx_mm = io.load_nifti(root / row["nac"])
     mu_ct, _, _ = io.load_nifti(root / row["mumap"])
     inputs = np.stack([io.load_nifti(root / row[c])[0] for c in module.hparams.inputs]).astype(np.float32)
-    _, bed = remove_bed(mu_ct.astype(np.float32), voxel_mm)
+    _, bed = remove_bed(mu_ct.astype(np.float32), read_bed_mask(root, row))
     predicted = reinsert_bed(module.predict_mu_map(torch.from_numpy(inputs)).cpu().numpy(), bed)
     uniform = reinsert_bed(uniform_mu_map(nac), bed)
-    grid = ImageGrid(nac.shape, tuple(float(v) for v in voxel_mm))
+    grid = ImageGrid(nac.shape, tuple(float(v) for v in voxel_zyx_mm))
     if grid not in projectors:
         projectors[grid] = prac_projector(grid)
     projector = projectors[grid]
     images = {"CTAC": prac(nac, mu_ct, projector).numpy(),
               "DLAC": prac(nac, np.clip(predicted, 0, None), projector).numpy(), "nAC": nac,
               "uniform AC": prac(nac, uniform, projector).numpy()}
-    frame = find_lv(images["CTAC"], voxel_mm, origin_mm)
-    maps = {name: polar_map(image, frame, voxel_mm, origin_mm, POLAR_SIZE) for name, image in images.items()}
+    frame = find_lv(images["CTAC"], voxel_zyx_mm, origin_zyx_mm)
+    maps = {name: polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, POLAR_SIZE) for name, image in images.items()}
     scores = {name: segment_scores(m) for name, m in maps.items()}
     row_out = {"id": row["id"], "nmae": float(nmae(torch.from_numpy(predicted), torch.from_numpy(mu_ct))),
                "nmae_uniform": float(nmae(torch.from_numpy(uniform), torch.from_numpy(mu_ct)))}
@@ -97,7 +73,7 @@ def evaluate_study(root: Path, row: dict, module: DistanceModule, projectors: di
     row_out["seconds"] = time.perf_counter() - start
     row_out["lv"] = json.dumps(frame.to_dict())
     return {"row": row_out, "maps": maps, "scores": scores, "mu": (mu_ct, predicted), "frame": frame,
-            "voxel_mm": voxel_mm, "origin_mm": origin_mm}
+            "voxel_zyx_mm": voxel_zyx_mm, "origin_zyx_mm": origin_zyx_mm}
 
 
 def pooled(results: list[dict]) -> dict[str, float]:
@@ -139,17 +115,17 @@ def summary_table(metrics: dict[str, float]) -> str:
 def write_report(run: str | Path, split: str = "test", checkpoint: str = "best", max_studies: int | None = None,
                  out: str | Path | None = None, progress: bool = True) -> dict[str, float]:
     """Evaluate a run's checkpoint on a split into the report folder (default ``<run>/report-<split>``)."""
-    cfg, module, checkpoint_path = load_run(run, checkpoint)
+    cfg, module, checkpoint_path = load_module(run, checkpoint)
     return report_split(cfg.data.root, module, split, out or Path(run) / f"report-{split}", max_studies,
                         f"{run}, checkpoint `{checkpoint_path}`", progress)
 
 
-def report_split(root: str | Path, module: DistanceModule, split: str, out: str | Path,
+def report_split(root: str | Path, module: MuMapModule, split: str, out: str | Path,
                  max_studies: int | None = None, source: str = "", progress: bool = True) -> dict[str, float]:
     """Evaluate ``module`` on a split of the dataset at ``root`` and write the report folder ``out``:
     ``metrics.json``, ``studies.csv``, ``polar/<study>.npz``, ``fig4…fig7`` PNGs and ``summary.md``."""
     root, out = Path(root), Path(out)
-    rows = [r for r in io.read_studies(root / "studies.csv") if r["split"] == split][:max_studies]
+    rows = io.read_split(root, split, max_studies)
     if not rows:
         raise ValueError(f"{root / 'studies.csv'}: no study in split {split!r}")
     (out / "polar").mkdir(parents=True, exist_ok=True)
@@ -164,12 +140,12 @@ def report_split(root: str | Path, module: DistanceModule, split: str, out: str 
             results.append(result)
             bar.advance(task)
     metrics = pooled(results)
-    io.write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
-    io.write_csv_atomic(out / "studies.csv", [r["row"] for r in results])
+    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
+    write_csv_atomic(out / "studies.csv", [r["row"] for r in results])
     _figures(results, out)
-    io.write_text_atomic(out / "summary.md", f"# Evaluation on {split} ({len(results)} studies)\n\n"
-                         f"Model: {source}; data: `{root}`.\n\n{summary_table(metrics)}\n\n"
-                         + "".join(f"![{name}]({name}.png)\n\n" for name in FIGURES))
+    write_text_atomic(out / "summary.md", f"# Evaluation on {split} ({len(results)} studies)\n\n"
+                      f"Model: {source}; data: `{root}`.\n\n{summary_table(metrics)}\n\n"
+                      + "".join(f"![{name}]({name}.png)\n\n" for name in FIGURES))
     return metrics
 
 
@@ -177,11 +153,11 @@ def _figures(results: list[dict], out: Path) -> None:
     """Fig. 4/5 for the study of median NMAE; Fig. 6/7 over all studies."""
     median = sorted(results, key=lambda r: r["row"]["nmae"])[len(results) // 2]
     mu_ct, predicted = median["mu"]
-    centre = tuple(round((median["frame"].centre_mm[2 - i] - median["origin_mm"][i]) / median["voxel_mm"][i])
-                   for i in range(3))
+    centre = tuple(round((median["frame"].centre_xyz_mm[2 - i] - median["origin_zyx_mm"][i])
+                         / median["voxel_zyx_mm"][i]) for i in range(3))
     centre = tuple(int(np.clip(c, 0, n - 1)) for c, n in zip(centre, mu_ct.shape, strict=True))
     study = median["row"]["id"]
-    save_figure(mu_map_figure(mu_ct, predicted, median["voxel_mm"], centre, f"{study}: μ-maps through the LV"),
+    save_figure(mu_map_figure(mu_ct, predicted, median["voxel_zyx_mm"], centre, f"{study}: μ-maps through the LV"),
                 out / "fig4_mu_map.png")
     save_figure(polar_maps_figure(median["maps"], f"{study}: polar maps", difference_to="CTAC"),
                 out / "fig5_polar_maps.png")
@@ -194,10 +170,7 @@ def _figures(results: list[dict], out: Path) -> None:
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    buffer = _io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    tmp = path.with_name(".tmp-" + path.name)
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
+    with atomic_path(path) as tmp:  # its name keeps the .npz, which np.savez would otherwise append
+        np.savez_compressed(tmp, **arrays)
 
 

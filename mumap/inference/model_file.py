@@ -1,7 +1,8 @@
 """The self-contained model file: what ``mumap export`` writes and ``mumap predict`` reads.
 
-One ``torch.save`` file of tensors and plain data only, so it loads with ``weights_only=True`` (a model
-file from elsewhere cannot run code). It holds the generator's weights and architecture, the training
+One ``torch.save`` file of tensors and plain data only, so it loads with ``weights_only=True``. It holds the
+generator's weights and its config (``_target_`` and arguments, built with ``hydra.utils.instantiate``; a
+class outside ``mumap.`` — code from elsewhere — is built only when the user trusts the file), the training
 config (resolved), the input contract — voxel size (mm), orientation, input kinds (nac/sc, one channel
 each), units — the normalisation (kind, per image, and the training images' count statistics), the bed
 template of the training cohort (:func:`mumap.data.bed.bed_profile`, relative to the nAC body
@@ -14,26 +15,30 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch import nn
 
 import mumap
 from mumap.data import io
-from mumap.data.bed import bed_profile, find_bed
+from mumap.data.bed import bed_profile, read_bed_mask
+from mumap.data.body import body_outline
 from mumap.data.io import DatasetError
-from mumap.evaluation.baselines import body_outline
-from mumap.training.modules import DistanceModule
+from mumap.training.checkpoints import run_config, run_dir_of
+from mumap.training.modules import predict_mu_map
+from mumap.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-FORMAT, FORMAT_VERSION = "mumap-model", 1
+FORMAT, FORMAT_VERSION = "mumap-model", 2  # 2: the generator is stored as its config (`_target_`) + weights
+TRUSTED_TARGETS = ("mumap.",)  # generator classes a model file may name without --trust-code
 ORIENTATION = "axial, axis-aligned; arrays [z, y, x] in DICOM LPS (NIfTI: RAS affine)"
 INPUT_KINDS = {"nac": "non-attenuation-corrected reconstruction", "sc": "scatter-corrected nAC reconstruction"}
 
@@ -46,14 +51,14 @@ class ModelFileError(ValueError):
 class InputContract:
     """What a model's input must be: the grid it was trained on and the kind of each input channel."""
 
-    voxel_mm: tuple[float, float, float]  # (dz, dy, dx) of the training images
+    voxel_zyx_mm: tuple[float, float, float]  # (dz, dy, dx) of the training images
     inputs: tuple[str, ...]  # image kind per channel: nac | sc
     energy_keV: float = 140.5
     units: str = "counts"
     orientation: str = ORIENTATION
 
     def describe(self) -> str:
-        return (f"{' + '.join(self.inputs)} images with {' × '.join(f'{v:g}' for v in self.voxel_mm)} mm voxels "
+        return (f"{' + '.join(self.inputs)} images with {' × '.join(f'{v:g}' for v in self.voxel_zyx_mm)} mm voxels "
                 f"(z × y × x), {self.units}, {self.energy_keV:g} keV")
 
 
@@ -61,7 +66,8 @@ class InputContract:
 class MuMapModel:
     """A loaded model file: the generator (eval mode) wrapped for whole-volume prediction, and its data."""
 
-    module: DistanceModule
+    generator: nn.Module  # [B, C, z, y, x] → [B, 1, z, y, x], eval mode
+    patch_size: tuple[int, int, int]  # of the sliding-window inference, as in training
     contract: InputContract
     normalization: dict[str, Any]
     bed_profile: np.ndarray | None  # [rows, cols] cm⁻¹, see mumap.data.bed.bed_profile
@@ -74,7 +80,8 @@ class MuMapModel:
     def predict(self, images: np.ndarray) -> np.ndarray:
         """μ-map ``[z, y, x]`` (cm⁻¹, no bed, clipped at 0) of ``images [C, z, y, x]`` (counts) on the
         model's grid, channels in ``contract.inputs`` order."""
-        mu = self.module.predict_mu_map(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
+        mu = predict_mu_map(self.generator, torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)),
+                            self.contract.inputs, self.normalization["kind"], self.patch_size)
         return mu.clamp_min(0).cpu().numpy()
 
 
@@ -85,7 +92,7 @@ def _dataset_facts(root: Path, inputs: list[str]) -> tuple[dict, dict, np.ndarra
         raise ModelFileError(f"{facts_path}: not found — the model's training dataset is needed for its input "
                              f"contract; pass --data <dataset root>")
     facts = json.loads(facts_path.read_text())
-    rows = [r for r in io.read_studies(root / "studies.csv") if r["split"] == "train"]
+    rows = io.read_split(root, "train")
     if not rows:
         raise ModelFileError(f"{root / 'studies.csv'}: no training studies")
     means: dict[str, list[float]] = {kind: [] for kind in inputs}
@@ -93,10 +100,10 @@ def _dataset_facts(root: Path, inputs: list[str]) -> tuple[dict, dict, np.ndarra
     for row in rows:
         for kind in inputs:
             means[kind].append(float(io.load_nifti(root / row[kind])[0].mean()))
-        mu, voxel_mm, _ = io.load_nifti(root / row["mumap"])
-        bed = io.load_nifti(root / row["bed"])[0] > 0 if row.get("bed") else find_bed(mu, voxel_mm)
+        mu, voxel_zyx_mm, _ = io.load_nifti(root / row["mumap"])
+        bed = read_bed_mask(root, row)
         outline = body_outline(io.load_nifti(root / row[inputs[0]])[0])  # where predict anchors the bed
-        profiles.append(bed_profile(np.where(bed, mu, 0.0), outline, voxel_mm))
+        profiles.append(bed_profile(np.where(bed, mu, 0.0), outline, voxel_zyx_mm))
     statistics = {kind: {"image_mean_counts": {"min": min(v), "median": float(np.median(v)), "max": max(v)},
                          "studies": len(v)} for kind, v in means.items()}
     with warnings.catch_warnings():
@@ -121,14 +128,14 @@ def _resolved(node: DictConfig | ListConfig) -> dict | list:
 def export_model(checkpoint: str | Path, out: str | Path, *, config: str | Path | None = None,
                  data_root: str | Path | None = None) -> Path:
     """Write the model file of a training checkpoint. ``config`` defaults to the run's
-    ``.hydra/config.yaml`` (the checkpoint's grandparent folder), ``data_root`` to its ``data.root``."""
+    ``.hydra/config.yaml`` (:func:`~mumap.training.checkpoints.run_config`), ``data_root`` to its ``data.root``."""
     checkpoint, out = Path(checkpoint), Path(out)
     if not checkpoint.is_file():
         raise ModelFileError(f"{checkpoint}: checkpoint not found")
-    config = Path(config) if config else checkpoint.parent.parent / ".hydra" / "config.yaml"
-    if not config.is_file():
-        raise ModelFileError(f"{config}: the run's config is missing; pass --config <its .hydra/config.yaml>")
-    cfg = OmegaConf.load(config)
+    try:
+        cfg = OmegaConf.load(config) if config else run_config(run_dir_of(checkpoint))
+    except (FileNotFoundError, OSError) as err:
+        raise ModelFileError(f"{err}; pass --config <the run's .hydra/config.yaml>") from err
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         hparams, weights = state["hyper_parameters"], state["state_dict"]
@@ -140,31 +147,30 @@ def export_model(checkpoint: str | Path, out: str | Path, *, config: str | Path 
     inputs = list(hparams["inputs"])
     root = Path(data_root or cfg.data.root)
     facts, statistics, template = _dataset_facts(root, inputs)
-    contract = InputContract(tuple(float(v) for v in facts["voxel_mm"]), tuple(inputs),
+    if "voxel_zyx_mm" not in facts:
+        raise ModelFileError(f"{root / 'dataset.json'}: no voxel_zyx_mm (a dataset of mumap < 0.2); build or import "
+                             f"it again with this mumap (the image arrays come out identical)")
+    contract = InputContract(tuple(float(v) for v in facts["voxel_zyx_mm"]), tuple(inputs),
                              float(facts.get("energy_keV", 140.5)))
     payload = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "mumap_version": mumap.__version__,
         "source": str(checkpoint.resolve()), "dataset": str(root.resolve()),
-        "generator": {"state_dict": generator, "in_channels": len(inputs),
-                      **{k: cfg.model[k] for k in ("depth", "filters", "width", "bottleneck_dropout")}},
+        "generator": {"state_dict": generator, "config": OmegaConf.to_container(cfg.model, resolve=True)},
         "patch_size": list(hparams["patch_size"]),
-        "contract": {**asdict(contract), "voxel_mm": list(contract.voxel_mm), "inputs": inputs},
+        "contract": {**asdict(contract), "voxel_zyx_mm": list(contract.voxel_zyx_mm), "inputs": inputs},
         "normalization": {"kind": hparams["normalization"], "scope": "per image, per channel (whole volume)",
                           "training_images": statistics},
         "bed_profile": None if template is None else torch.from_numpy(template),
         "config": OmegaConf.to_yaml(OmegaConf.create(_resolved(cfg))),
     }
-    tmp = out.with_name(".tmp-" + out.name)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, tmp)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        torch.save(payload, tmp)
     return out
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> MuMapModel:
-    """A model file, ready to predict on ``device``."""
-    from mumap.training.train import build_generator
-
+def load_model(path: str | Path, device: torch.device | str = "cpu", *, trust_code: bool = False) -> MuMapModel:
+    """A model file, ready to predict on ``device``. Its generator is built from the config stored in it
+    (``_target_``); a class outside ``mumap.`` is code from the file's author, built only with ``trust_code``."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
@@ -175,31 +181,34 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> MuMapMod
                              f"{str(err).splitlines()[0]}); write one with mumap export <checkpoint>") from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a mumap model file (a training checkpoint? export it with mumap export)")
-    if payload["format_version"] > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: model file format {payload['format_version']} is newer than this mumap "
-                             f"({mumap.__version__}) reads ({FORMAT_VERSION}); update mumap")
+    if payload["format_version"] != FORMAT_VERSION:
+        newer = payload["format_version"] > FORMAT_VERSION
+        raise ModelFileError(f"{path}: model file format {payload['format_version']}, but this mumap "
+                             f"({mumap.__version__}) reads format {FORMAT_VERSION}; "
+                             + ("update mumap" if newer else "export the checkpoint again with this mumap"))
     g = payload["generator"]
-    generator = build_generator(OmegaConf.create({k: g[k] for k in ("depth", "filters", "width",
-                                                                     "bottleneck_dropout")}), g["in_channels"])
+    target = str(g["config"].get("_target_", ""))
+    if not target.startswith(TRUSTED_TARGETS) and not trust_code:
+        raise ModelFileError(f"{path}: its generator is {target!r}, code outside mumap; load it only if you trust "
+                             f"the file's author (--trust-code)")
+    generator = hydra.utils.instantiate(g["config"])
     generator.load_state_dict(g["state_dict"])
-    contract = InputContract(**{**payload["contract"], "voxel_mm": tuple(payload["contract"]["voxel_mm"]),
+    contract = InputContract(**{**payload["contract"], "voxel_zyx_mm": tuple(payload["contract"]["voxel_zyx_mm"]),
                                 "inputs": tuple(payload["contract"]["inputs"])})
-    module = DistanceModule(generator, patch_size=payload["patch_size"],
-                            normalization=payload["normalization"]["kind"], inputs=list(contract.inputs))
     profile = payload["bed_profile"]
-    return MuMapModel(module.to(device).eval(), contract, payload["normalization"],
+    return MuMapModel(generator.to(device).eval(), tuple(payload["patch_size"]), contract, payload["normalization"],
                       None if profile is None else profile.numpy(), payload["config"],
                       payload["mumap_version"], payload["source"], path)
 
 
-def check_voxel_size(model: MuMapModel, voxel_mm: tuple[float, float, float], source: str, *,
+def check_voxel_size(model: MuMapModel, voxel_zyx_mm: tuple[float, float, float], source: str, *,
                      resample: bool) -> bool:
-    """Whether the input (``voxel_mm``, from ``source``) must be resampled to the model's grid: False when
+    """Whether the input (``voxel_zyx_mm``, from ``source``) must be resampled to the model's grid: False when
     they agree within 2 %, True when they do not and ``resample`` allows it (logged), else an error."""
-    expected = model.contract.voxel_mm
-    if all(math.isclose(a, b, rel_tol=0.02) for a, b in zip(voxel_mm, expected, strict=True)):
+    expected = model.contract.voxel_zyx_mm
+    if all(math.isclose(a, b, rel_tol=0.02) for a, b in zip(voxel_zyx_mm, expected, strict=True)):
         return False
-    found = " × ".join(f"{v:g}" for v in voxel_mm)
+    found = " × ".join(f"{v:g}" for v in voxel_zyx_mm)
     wanted = " × ".join(f"{v:g}" for v in expected)
     if not resample:
         raise DatasetError(f"{source}: voxel size {found} mm (z × y × x) does not match the model's {wanted} mm "

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +29,15 @@ import pydicom
 
 from mumap.data import io
 from mumap.data.bed import place_bed, reinsert_bed
+from mumap.data.body import body_outline
 from mumap.data.dicom import find_series, series_volume, write_mu_map_series
 from mumap.data.importer import Volume, check_spect_image, resample
 from mumap.data.io import DatasetError
-from mumap.evaluation.baselines import body_outline
-from mumap.evaluation.figures import bullseye_axes, slices_figure
-from mumap.figures import plt, save_figure
+from mumap.evaluation.figures import bullseye_axes
 from mumap.inference.model_file import INPUT_KINDS, MuMapModel, check_voxel_size
 from mumap.spect import interfile
+from mumap.utils.atomic import atomic_path
+from mumap.utils.plotting import plt, save_figure, slice_figure
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def read_input(path: str | Path, model: MuMapModel, kind: str = "nac") -> Patien
     images = {kind: series_volume(roles[kind]) for kind in needed}
     first = images[needed[0]]
     for kind, volume in images.items():
-        if volume.data.shape != first.data.shape or not np.allclose(volume.voxel_mm, first.voxel_mm):
+        if volume.data.shape != first.data.shape or not np.allclose(volume.voxel_zyx_mm, first.voxel_zyx_mm):
             raise DatasetError(f"{volume.source}: the {kind} series is not on the grid of {first.source}")
     return PatientInput(images, path, dicom_reference=pydicom.dcmread(roles[needed[0]].files[0],
                                                                         stop_before_pixels=True))
@@ -112,28 +112,29 @@ def predict_mu_map(model: MuMapModel, patient: PatientInput, *, resample_input: 
     for kind, volume in patient.images.items():
         check_spect_image(volume, kind)
     grid = patient.grid
-    resampled = check_voxel_size(model, grid.voxel_mm, grid.source, resample=resample_input)
+    resampled = check_voxel_size(model, grid.voxel_zyx_mm, grid.source, resample=resample_input)
     images = np.stack([patient.images[k].data for k in model.contract.inputs])
     if resampled:
-        voxel = model.contract.voxel_mm
-        shape = tuple(max(1, round(n * h / v)) for n, h, v in zip(grid.data.shape, grid.voxel_mm, voxel, strict=True))
-        images = np.stack([resample(Volume(c, grid.voxel_mm, grid.origin_mm, grid.source), shape, voxel,
-                                    grid.origin_mm) for c in images])
+        voxel = model.contract.voxel_zyx_mm
+        shape = tuple(max(1, round(n * h / v))
+                      for n, h, v in zip(grid.data.shape, grid.voxel_zyx_mm, voxel, strict=True))
+        images = np.stack([resample(Volume(c, grid.voxel_zyx_mm, grid.origin_zyx_mm, grid.source), shape, voxel,
+                                    grid.origin_zyx_mm) for c in images])
     mu = model.predict(images)
     if bed == "template":
         if model.bed_profile is None:
             raise DatasetError(f"{model.path}: holds no bed template; pass --bed none or --bed <bed μ-map .nii.gz>")
-        bed_mu = place_bed(body_outline(images[0]), model.bed_profile, model.contract.voxel_mm)
+        bed_mu = place_bed(body_outline(images[0]), model.bed_profile, model.contract.voxel_zyx_mm)
     else:
         bed_mu = np.zeros_like(mu)
     if resampled:
-        back = (grid.data.shape, grid.voxel_mm, grid.origin_mm)
-        mu = resample(Volume(mu, model.contract.voxel_mm, grid.origin_mm, "prediction"), *back)
-        bed_mu = resample(Volume(bed_mu, model.contract.voxel_mm, grid.origin_mm, "bed"), *back)
+        back = (grid.data.shape, grid.voxel_zyx_mm, grid.origin_zyx_mm)
+        mu = resample(Volume(mu, model.contract.voxel_zyx_mm, grid.origin_zyx_mm, "prediction"), *back)
+        bed_mu = resample(Volume(bed_mu, model.contract.voxel_zyx_mm, grid.origin_zyx_mm, "bed"), *back)
     if bed not in ("template", "none"):
         data, voxel, origin = io.load_nifti(bed)
-        bed_mu = resample(Volume(data.astype(np.float32), voxel, origin, str(bed)), grid.data.shape, grid.voxel_mm,
-                          grid.origin_mm)
+        bed_mu = resample(Volume(data.astype(np.float32), voxel, origin, str(bed)), grid.data.shape, grid.voxel_zyx_mm,
+                          grid.origin_zyx_mm)
         if bed_mu.min() < 0 or bed_mu.max() > 1:
             raise DatasetError(f"{bed}: bed μ-map values {bed_mu.min():.3g}…{bed_mu.max():.3g} are not cm⁻¹")
     facts = {"resampled": resampled, "bed": str(bed), "bed_mu_sum": float(bed_mu.sum())}
@@ -159,38 +160,31 @@ def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kin
     patient = read_input(source, model, kind)
     mu, _, facts = predict_mu_map(model, patient, resample_input=resample_input, bed=bed)
     grid, first = patient.grid, model.contract.inputs[0]
-    tmp = out.with_name(".tmp-" + out.name)
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_path(out, overwrite=overwrite) as tmp:
+        tmp.mkdir()
         if patient.nifti_reference:
             io.save_nifti_like(tmp / "mumap.nii.gz", mu, patient.nifti_reference)
         else:
-            io.save_nifti(tmp / "mumap.nii.gz", mu, grid.voxel_mm, grid.origin_mm)
-        interfile.write_image(tmp / "mumap.hv", mu, grid.voxel_mm)
+            io.save_nifti(tmp / "mumap.nii.gz", mu, grid.voxel_zyx_mm, grid.origin_zyx_mm)
+        interfile.write_image(tmp / "mumap.hv", mu, grid.voxel_zyx_mm)
         if patient.dicom_reference is not None:
-            write_mu_map_series(tmp / "mumap.dcm", mu, grid.voxel_mm, grid.origin_mm, patient.dicom_reference)
+            write_mu_map_series(tmp / "mumap.dcm", mu, grid.voxel_zyx_mm, grid.origin_zyx_mm, patient.dicom_reference)
         centre = heart_index(patient.images[first].data)
         image = patient.images[first].data
         columns = {f"input ({first})": (image, "gray", float(image.max()), "counts"),
                    "predicted μ-map": (mu, "gray", max(float(mu.max()), 1e-6), "μ (cm⁻¹)")}
         record = {"source": str(patient.source), "model": str(model.path), "model_mumap_version": model.mumap_version,
                   "contract": model.contract.describe(), "kind": first, "shape_zyx": list(mu.shape),
-                  "voxel_mm": list(grid.voxel_mm), "origin_mm": list(grid.origin_mm), **facts,
+                  "voxel_zyx_mm": list(grid.voxel_zyx_mm), "origin_zyx_mm": list(grid.origin_zyx_mm), **facts,
                   "mu_max_cm-1": float(mu.max())}
         if prac:
             corrected, scores = _prac_and_polar(image, mu, grid, tmp)
             columns["PRAC (DLAC)"] = (corrected, "gray", float(corrected.max()), "counts")
             record["segment_scores_percent"] = [round(float(s), 2) for s in scores]
-        save_figure(slices_figure(columns, grid.voxel_mm, centre, f"{patient.source.name}: predicted μ-map"),
+        save_figure(slice_figure(columns, grid.voxel_zyx_mm, centre, title=f"{patient.source.name}: predicted μ-map"),
                     tmp / "preview.png")
         record["seconds"] = round(time.perf_counter() - start, 2)
         (tmp / "prediction.json").write_text(json.dumps(record, indent=1))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -201,11 +195,11 @@ def _prac_and_polar(image: np.ndarray, mu: np.ndarray, grid: Volume, folder: Pat
     from mumap.spect.geometry import ImageGrid
     from mumap.spect.prac import prac, prac_projector
 
-    projector = prac_projector(ImageGrid(image.shape, tuple(float(v) for v in grid.voxel_mm)))
+    projector = prac_projector(ImageGrid(image.shape, tuple(float(v) for v in grid.voxel_zyx_mm)))
     corrected = prac(image, mu, projector).numpy()
-    io.save_nifti(folder / "prac.nii.gz", corrected, grid.voxel_mm, grid.origin_mm)
-    frame = find_lv(corrected, grid.voxel_mm, grid.origin_mm)
-    polar = polar_map(corrected, frame, grid.voxel_mm, grid.origin_mm)
+    io.save_nifti(folder / "prac.nii.gz", corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm)
+    frame = find_lv(corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm)
+    polar = polar_map(corrected, frame, grid.voxel_zyx_mm, grid.origin_zyx_mm)
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     bullseye_axes(ax, polar, "DLAC polar map (% of max)")
     save_figure(fig, folder / "polar_map.png")

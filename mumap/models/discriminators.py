@@ -13,15 +13,19 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from mumap.models.blocks import AutocastSafeConvolution, double_conv
+from mumap.models.blocks import AutocastSafeConvolution, double_conv, level_features
 
 
 class ClassifierDiscriminator(nn.Module):
-    """``([B, C, *patch], [B, 1, *patch]) → [B, 1]``; ``patch_size`` fixes the fully connected input."""
+    """``([B, C, *patch], [B, 1, *patch]) → [B, 1]``; ``patch_size`` fixes the fully connected input. Conv
+    filters per level: :func:`~mumap.models.blocks.level_features` of ``filters``, ``depth``, ``width``; the
+    fully connected layers' units are scaled by ``width`` too (at least 1)."""
 
-    def __init__(self, patch_size: Sequence[int], in_channels: int = 1, features: Sequence[int] = (64, 128, 256),
-                 fully_connected: Sequence[int] = (512, 128)):
+    def __init__(self, patch_size: Sequence[int], in_channels: int = 1, depth: int = 3, filters: int = 64,
+                 width: float = 1.0, fully_connected: Sequence[int] = (512, 128)):
         super().__init__()
+        features = level_features(filters, depth, width)
+        fully_connected = [max(1, round(units * width)) for units in fully_connected]
         levels, channels = [], in_channels + 1
         for f in features:
             levels += [double_conv(channels, f), nn.MaxPool3d(2)]
@@ -42,10 +46,12 @@ class ClassifierDiscriminator(nn.Module):
 
 
 class PatchGANDiscriminator(nn.Module):
-    """``([B, C, D, H, W], [B, 1, D, H, W]) → [B, 1, D', H', W']`` patch scores (strided 4³ convolutions)."""
+    """``([B, C, D, H, W], [B, 1, D, H, W]) → [B, 1, D', H', W']`` patch scores (strided 4³ convolutions);
+    filters per level: :func:`~mumap.models.blocks.level_features` of ``filters``, ``depth``, ``width``."""
 
-    def __init__(self, in_channels: int = 1, features: Sequence[int] = (64, 128, 256)):
+    def __init__(self, in_channels: int = 1, depth: int = 3, filters: int = 64, width: float = 1.0):
         super().__init__()
+        features = level_features(filters, depth, width)
         layers, channels = [], in_channels + 1
         for i, f in enumerate(features):
             layers.append(AutocastSafeConvolution(3, channels, f, strides=2, kernel_size=4, padding=1,

@@ -2,29 +2,30 @@
 
 Each level is two 3×3×3 conv–batch-norm–ReLU units; the encoder halves the size with max pooling, the
 decoder doubles it with a transposed convolution and concatenates the skip connection; dropout 0.15
-only in the bottleneck. ``UNet3D.unet4()`` is the paper's best (4 levels, 64→512 filters),
-``UNet3D.unet5()`` the 5-level variant (32→512).
+only in the bottleneck. Sized like the configs size it (``conf/model``): ``depth`` levels, ``filters`` in
+the first, doubling per level, all scaled by ``width`` — unet4 (the paper's best: 4 levels, 64→512 filters)
+and unet5 (5 levels, 32→512).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import torch
 from monai.networks.blocks import UpSample
 from torch import Tensor, nn
 
-from mumap.models.blocks import AutocastSafeConvolution, double_conv
+from mumap.models.blocks import AutocastSafeConvolution, double_conv, level_features
 
 
 class UNet3D(nn.Module):
-    """``[B, in_channels, D, H, W] → [B, out_channels, D, H, W]``; D, H, W divisible by 2^(levels−1)."""
+    """``[B, in_channels, D, H, W] → [B, out_channels, D, H, W]``; D, H, W divisible by 2^(depth−1).
+    Filters per level: :func:`~mumap.models.blocks.level_features` of ``filters``, ``depth``, ``width``."""
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, features: Sequence[int] = (64, 128, 256, 512),
-                 bottleneck_dropout: float = 0.15):
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, depth: int = 4, filters: int = 64,
+                 width: float = 1.0, bottleneck_dropout: float = 0.15):
         super().__init__()
-        if len(features) < 2:
-            raise ValueError(f"a U-Net needs at least 2 levels, got features={list(features)}")
+        if depth < 2:
+            raise ValueError(f"a U-Net needs at least 2 levels, got depth={depth}")
+        features = level_features(filters, depth, width)
         self.features = tuple(features)
         self.encoders = nn.ModuleList()
         channels = in_channels
@@ -40,14 +41,6 @@ class UNet3D(nn.Module):
             self.decoders.append(double_conv(2 * f, f))
             channels = f
         self.head = AutocastSafeConvolution(3, channels, out_channels, kernel_size=1, conv_only=True)
-
-    @classmethod
-    def unet4(cls, in_channels: int = 1) -> UNet3D:
-        return cls(in_channels, 1, (64, 128, 256, 512))
-
-    @classmethod
-    def unet5(cls, in_channels: int = 1) -> UNet3D:
-        return cls(in_channels, 1, (32, 64, 128, 256, 512))
 
     @property
     def divisor(self) -> int:

@@ -27,9 +27,9 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 from scipy import stats
 
-from mumap.data import io
-from mumap.figures import plt, save_figure
 from mumap.search.sweeper import SURPLUS
+from mumap.utils.atomic import write_csv_atomic, write_text_atomic
+from mumap.utils.plotting import plt, save_figure
 
 ALPHA = 0.05
 LAMBDAS = ("training.lambda_adv", "training.lambda_dist")
@@ -49,8 +49,8 @@ def storage_url(target: str | Path) -> str:
     return f"sqlite:///{path}"
 
 
-def load_study(target: str | Path, study_name: str | None = None) -> optuna.Study:
-    """The study ``study_name`` of the storage, or its only study."""
+def load_optuna_study(target: str | Path, study_name: str | None = None) -> optuna.Study:
+    """The Optuna study ``study_name`` of the storage, or its only study."""
     url = storage_url(target)
     names = [s.study_name for s in optuna.get_all_study_summaries(url, include_best_trial=False)]
     if study_name is None:
@@ -230,7 +230,7 @@ def experiment_yaml(trial: FrozenTrial, study_name: str) -> str:
 def analyze(target: str | Path, out: str | Path, study_name: str | None = None,
             export: str | None = None, conf: str | Path = "conf") -> dict:
     """Write the report of a study to ``out`` (and the best trial to ``conf/experiment/<export>.yaml``)."""
-    study = load_study(target, study_name)
+    study = load_optuna_study(target, study_name)
     trials = trials_of(study)
     if not trials:
         raise ValueError(f"study {study.study_name!r} has no complete trial yet")
@@ -238,11 +238,11 @@ def analyze(target: str | Path, out: str | Path, study_name: str | None = None,
     out.mkdir(parents=True, exist_ok=True)
     names = sorted({k for t in trials for k in t.params}, key=lambda k: (k == LAMBDA_SETTING, k))
     analyses = [analyze_parameter(study, trials, name) for name in names]
-    io.write_csv_atomic(out / "trials.csv", [{"trial": t.number, "val_nmae": t.nmae, "converged": t.converged,
-                                              "reason": t.reason, **{k: t.params.get(k, "") for k in names}}
-                                             for t in trials])
-    io.write_csv_atomic(out / "choices.csv", [{"parameter": a.name, **vars(g)} for a in analyses for g in a.groups])
-    io.write_csv_atomic(out / "tests.csv", [vars(t) for a in analyses for t in a.tests])
+    write_csv_atomic(out / "trials.csv", [{"trial": t.number, "val_nmae": t.nmae, "converged": t.converged,
+                                           "reason": t.reason, **{k: t.params.get(k, "") for k in names}}
+                                          for t in trials])
+    write_csv_atomic(out / "choices.csv", [{"parameter": a.name, **vars(g)} for a in analyses for g in a.groups])
+    write_csv_atomic(out / "tests.csv", [vars(t) for a in analyses for t in a.tests])
     figures = {a.name: save_figure(parameter_figure(a), out / f"fig3_{_slug(a.name)}.png") for a in analyses}
     failed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
               if not t.user_attrs.get(SURPLUS)]
@@ -252,10 +252,10 @@ def analyze(target: str | Path, out: str | Path, study_name: str | None = None,
                "best_converged": best_converged, "best_params": best.params}
     if export:
         path = Path(conf) / "experiment" / f"{export}.yaml"
-        io.write_text_atomic(path, experiment_yaml(best, study.study_name))
+        write_text_atomic(path, experiment_yaml(best, study.study_name))
         summary["exported"] = str(path)
-    io.write_text_atomic(out / "summary.json", json.dumps(summary, indent=1, default=str))
-    io.write_text_atomic(out / "summary.md", _markdown(summary, trials, analyses, figures))
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1, default=str))
+    write_text_atomic(out / "summary.md", _markdown(summary, trials, analyses, figures))
     return summary
 
 

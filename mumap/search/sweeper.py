@@ -54,7 +54,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.trial import TrialState
 
-from mumap.seeding import derive_seed
+from mumap.training.train import check_launch
+from mumap.utils.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 SURPLUS = "mumap:surplus"
@@ -140,8 +141,6 @@ class OptunaSearch(Sweeper):
         self.space = SearchSpace(params or {})
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from mumap.training.train import check_launch
-
         check_launch(config.trainer, config.hydra)  # before the study is opened or a trial asked
         self.hydra_context, self.config = hydra_context, config
         self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,

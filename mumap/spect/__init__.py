@@ -1,1 +1,1 @@
-"""SPECT physics: geometry, projector with exact adjoint, scatter, OSEM, PRAC and Interfile export."""
+"""SPECT physics: μ at 140.5 keV, geometry, projector with exact adjoint, scatter, OSEM, PRAC and Interfile export."""

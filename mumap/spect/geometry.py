@@ -29,25 +29,25 @@ Vec3 = tuple[float, float, float]
 
 @dataclass(frozen=True)
 class ImageGrid:
-    """A voxel grid: ``shape`` = (nz, ny, nx) voxels of ``voxel_mm`` = (dz, dy, dx) mm."""
+    """A voxel grid: ``shape`` = (nz, ny, nx) voxels of ``voxel_zyx_mm`` = (dz, dy, dx) mm."""
 
     shape: tuple[int, int, int]
-    voxel_mm: Vec3 = (4.8, 4.8, 4.8)
+    voxel_zyx_mm: Vec3 = (4.8, 4.8, 4.8)
 
     def __post_init__(self) -> None:
         if len(self.shape) != 3 or min(self.shape) < 1:
             raise ValueError(f"ImageGrid.shape must be three positive sizes (nz, ny, nx), got {self.shape}")
-        if len(self.voxel_mm) != 3 or min(self.voxel_mm) <= 0:
-            raise ValueError(f"ImageGrid.voxel_mm must be three positive sizes in mm, got {self.voxel_mm}")
-        if not math.isclose(self.voxel_mm[1], self.voxel_mm[2], rel_tol=1e-6):
+        if len(self.voxel_zyx_mm) != 3 or min(self.voxel_zyx_mm) <= 0:
+            raise ValueError(f"ImageGrid.voxel_zyx_mm must be three positive sizes in mm, got {self.voxel_zyx_mm}")
+        if not math.isclose(self.voxel_zyx_mm[1], self.voxel_zyx_mm[2], rel_tol=1e-6):
             raise ValueError(
-                f"ImageGrid needs square transaxial voxels (dy == dx), got dy={self.voxel_mm[1]} mm, "
-                f"dx={self.voxel_mm[2]} mm: resample the image first"
+                f"ImageGrid needs square transaxial voxels (dy == dx), got dy={self.voxel_zyx_mm[1]} mm, "
+                f"dx={self.voxel_zyx_mm[2]} mm: resample the image first"
             )
 
     def centres_mm(self, axis: int) -> np.ndarray:
         """Voxel-centre coordinates (mm, origin at the grid centre) along array axis 0, 1 or 2."""
-        n, h = self.shape[axis], self.voxel_mm[axis]
+        n, h = self.shape[axis], self.voxel_zyx_mm[axis]
         return (np.arange(n) - (n - 1) / 2) * h
 
 
@@ -118,10 +118,10 @@ class Acquisition:
 
     Defaults reproduce the paper's IQ·SPECT protocol: two heads, 34 views at 6° steps
     (208° orbit), fixed 28 cm radius about the rotation centre. The exact vendor start angle is
-    not public: the views are centred on LAO 45° (θ from −54° to 144°). ``rotation_centre_mm``
+    not public: the views are centred on LAO 45° (θ from −54° to 144°). ``rotation_centre_zyx_mm``
     is the (z, y, x) offset in mm of the rotation centre from the image-grid centre (the heart, for a
     cardio-centric orbit); the detector centre faces it. Detector ``shape`` = (rows, columns) of
-    ``pixel_mm`` = (dv, du) mm.
+    ``pixel_vu_mm`` = (dv, du) mm.
     """
 
     collimator: Collimator = field(default_factory=Collimator)
@@ -130,9 +130,9 @@ class Acquisition:
     step_deg: float = 6.0
     n_heads: int = 2
     radius_cm: float = 28.0
-    rotation_centre_mm: Vec3 = (0.0, 0.0, 0.0)
+    rotation_centre_zyx_mm: Vec3 = (0.0, 0.0, 0.0)
     detector_shape: tuple[int, int] = (128, 128)
-    pixel_mm: tuple[float, float] = (4.8, 4.8)
+    pixel_vu_mm: tuple[float, float] = (4.8, 4.8)
 
     def __post_init__(self) -> None:
         if self.n_views < 1:
@@ -143,9 +143,9 @@ class Acquisition:
             )
         if self.radius_cm <= 0:
             raise ValueError(f"Acquisition.radius_cm must be > 0 cm, got {self.radius_cm}")
-        if min(self.detector_shape) < 1 or min(self.pixel_mm) <= 0:
+        if min(self.detector_shape) < 1 or min(self.pixel_vu_mm) <= 0:
             raise ValueError(
-                f"Acquisition detector_shape {self.detector_shape} and pixel_mm {self.pixel_mm} must be positive"
+                f"Acquisition detector_shape {self.detector_shape} and pixel_vu_mm {self.pixel_vu_mm} must be positive"
             )
 
     @property
@@ -162,7 +162,7 @@ class Acquisition:
         """Pixel-centre offsets (cm) from the detector centre along u (columns) or v (rows)."""
         i = 1 if axis == "u" else 0
         n = self.detector_shape[i]
-        return (np.arange(n) - (n - 1) / 2) * self.pixel_mm[i] / 10.0
+        return (np.arange(n) - (n - 1) / 2) * self.pixel_vu_mm[i] / 10.0
 
     @staticmethod
     def parallel_for(grid: ImageGrid, template: Acquisition | None = None) -> Acquisition:
@@ -184,7 +184,7 @@ class Acquisition:
             step_deg=template.step_deg,
             n_heads=template.n_heads,
             radius_cm=template.radius_cm,
-            rotation_centre_mm=(0.0, 0.0, 0.0),
+            rotation_centre_zyx_mm=(0.0, 0.0, 0.0),
             detector_shape=(grid.shape[0], grid.shape[2]),
-            pixel_mm=(grid.voxel_mm[0], grid.voxel_mm[2]),
+            pixel_vu_mm=(grid.voxel_zyx_mm[0], grid.voxel_zyx_mm[2]),
         )

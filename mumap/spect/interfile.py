@@ -12,13 +12,13 @@ Every file is written to a temporary name and renamed, so a kill never leaves ha
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
 from mumap.spect.geometry import Acquisition, ImageGrid
+from mumap.utils.atomic import atomic_path, write_text_atomic
 
 _DTYPES = {("float", 4): "f4", ("float", 8): "f8", ("unsigned integer", 2): "u2", ("signed integer", 2): "i2",
            ("unsigned integer", 4): "u4", ("signed integer", 4): "i4"}
@@ -28,14 +28,14 @@ class InterfileError(ValueError):
     """An Interfile header or its data file is missing, malformed or inconsistent."""
 
 
-def write_image(path: str | Path, image: np.ndarray, voxel_mm: tuple[float, float, float]) -> Path:
-    """Write ``image [z, y, x]`` with ``voxel_mm`` = (dz, dy, dx) as ``path`` (.hv) + raw ``.v``."""
+def write_image(path: str | Path, image: np.ndarray, voxel_zyx_mm: tuple[float, float, float]) -> Path:
+    """Write ``image [z, y, x]`` with ``voxel_zyx_mm`` = (dz, dy, dx) as ``path`` (.hv) + raw ``.v``."""
     path = Path(path)
     image = np.asarray(image, dtype="<f4")
     if image.ndim != 3:
         raise InterfileError(f"{path}: an Interfile image must be 3-D [z, y, x], got shape {image.shape}")
     nz, ny, nx = image.shape
-    dz, dy, dx = voxel_mm
+    dz, dy, dx = voxel_zyx_mm
     header = [
         "!INTERFILE  :=",
         "!imaging modality := nucmed",
@@ -85,7 +85,7 @@ def write_projections(
     if projections.shape != expected:
         raise InterfileError(f"{path}: projections have shape {projections.shape}, the acquisition expects {expected}")
     rows, cols = acquisition.detector_shape
-    dv, du = acquisition.pixel_mm
+    dv, du = acquisition.pixel_vu_mm
     extent = acquisition.n_views * acquisition.step_deg
     header = [
         "!INTERFILE  :=",
@@ -197,9 +197,9 @@ def export_prac_for_stir(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     parallel = Acquisition.parallel_for(grid, acquisition)
-    write_image(directory / "nac.hv", nac, grid.voxel_mm)
-    write_image(directory / "mu.hv", mu, grid.voxel_mm)
-    write_image(directory / "init.hv", np.ones(grid.shape, dtype=np.float32), grid.voxel_mm)
+    write_image(directory / "nac.hv", nac, grid.voxel_zyx_mm)
+    write_image(directory / "mu.hv", mu, grid.voxel_zyx_mm)
+    write_image(directory / "init.hv", np.ones(grid.shape, dtype=np.float32), grid.voxel_zyx_mm)
     write_projections(directory / "template.hs", np.zeros((parallel.n_views, *parallel.detector_shape)), parallel)
     collimator = parallel.collimator
 
@@ -256,20 +256,14 @@ def export_prac_for_stir(
 
 
 def _write(header_path: Path, header: list[str], data: np.ndarray) -> None:
-    """Raw data first, header last, each through a temporary file and an atomic rename."""
+    """Raw data first, header last, each written atomically (so a header never points at missing data)."""
     suffix = {".hv": ".v", ".hs": ".s"}.get(header_path.suffix)
     if suffix is None:
         raise InterfileError(f"{header_path}: Interfile headers end in .hv (image) or .hs (projections)")
-    header_path.parent.mkdir(parents=True, exist_ok=True)
-    raw = header_path.with_suffix(suffix)
-    tmp = raw.with_name(raw.name + ".tmp")
-    data.tofile(tmp)
-    os.replace(tmp, raw)
+    with atomic_path(header_path.with_suffix(suffix)) as tmp:
+        data.tofile(tmp)
     _write_text(header_path, header)
 
 
 def _write_text(path: Path, lines: list[str]) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, "\n".join(lines) + "\n")

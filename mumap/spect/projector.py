@@ -5,7 +5,7 @@ geometry and no cardio-centric orbit, and its rotate-and-sum projector handles o
 with an approximate adjoint. This projector serves both geometries with one code path, batches all
 views of a subset into a few BLAS / sparse products, caches the attenuation factors per μ-map,
 and its backprojection is the exact adjoint. ``tests/spect/test_pytomography.py`` checks it
-against PyTomography in the parallel case and ``python -m mumap.spect.bench`` compares speed.
+against PyTomography in the parallel case and ``python -m mumap.bench.spect`` compares speed.
 
 Model, per view and detector pixel (u, v), with samples every voxel width h along the ray:
 
@@ -64,7 +64,7 @@ class SPECTProjector:
         self.subsets = [torch.arange(k, acquisition.n_views, n_subsets) for k in range(n_subsets)]
         self.mu: Tensor | None = None
 
-        h_cm = grid.voxel_mm[2] / 10.0
+        h_cm = grid.voxel_zyx_mm[2] / 10.0
         self.depths_cm = _depth_samples(grid, acquisition, h_cm)
         collimator = acquisition.collimator
         s_u, s_v = acquisition.detector_offsets_cm("u"), acquisition.detector_offsets_cm("v")
@@ -74,7 +74,8 @@ class SPECTProjector:
         # path length per sample (cm) for each ray (u, v); 1 voxel width for parallel holes
         self._path_cm = h_cm * np.sqrt(1.0 + g_u[:, None] ** 2 + g_v[None, :] ** 2)
         # counts per sample: path length in voxel widths × pixel area over the voxel face it sees
-        pixel_over_face = (acquisition.pixel_mm[0] * acquisition.pixel_mm[1]) / (grid.voxel_mm[0] * grid.voxel_mm[2])
+        pixel_over_face = ((acquisition.pixel_vu_mm[0] * acquisition.pixel_vu_mm[1])
+                           / (grid.voxel_zyx_mm[0] * grid.voxel_zyx_mm[2]))
         ray_weight = self._path_cm / h_cm * pixel_over_face
         self._ray_weight = None if np.allclose(ray_weight, 1.0) else self._tensor(ray_weight[None, :, None, :])
         weight_only = None if self._ray_weight is None else RayFactor(self._ray_weight)
@@ -150,12 +151,12 @@ class SPECTProjector:
         """Sampler for the views of one subset: sub-sample (y, x) voxel indices ``[D, U, V, S, 2]``."""
         acq, grid = self.acquisition, self.grid
         theta = np.deg2rad(acq.angles_deg[views.numpy()])[:, None]  # [V, 1]
-        h_cm = grid.voxel_mm[2] / 10.0
+        h_cm = grid.voxel_zyx_mm[2] / 10.0
         sub = ((np.arange(self.depth_subsamples) + 0.5) / self.depth_subsamples - 0.5) * h_cm
         t = self.depths_cm[:, None, None, None] + sub  # [D, 1, 1, S]
         transverse = s_u[None, :, None, None] - t * g_u[None, :, None, None]  # cm along e_u
         along_normal = acq.radius_cm - t  # cm from the rotation centre towards the detector
-        _, cy, cx = (c / 10.0 for c in acq.rotation_centre_mm)
+        _, cy, cx = (c / 10.0 for c in acq.rotation_centre_zyx_mm)
         x = cx + along_normal * np.sin(theta) + transverse * np.cos(theta)
         y = cy - along_normal * np.cos(theta) + transverse * np.sin(theta)
         _, ny, nx = grid.shape
@@ -164,8 +165,8 @@ class SPECTProjector:
 
     def _axial_sampler(self, s_v: np.ndarray, g_v: np.ndarray) -> AxialSampler | None:
         """Linear interpolation weights ``[D, P, Z]`` from slices to rows; None if the identity."""
-        nz, dz_cm = self.grid.shape[0], self.grid.voxel_mm[0] / 10.0
-        z_cm = self.acquisition.rotation_centre_mm[0] / 10.0 + s_v[None, :] - self.depths_cm[:, None] * g_v[None, :]
+        nz, dz_cm = self.grid.shape[0], self.grid.voxel_zyx_mm[0] / 10.0
+        z_cm = self.acquisition.rotation_centre_zyx_mm[0] / 10.0 + s_v[None, :] - self.depths_cm[:, None] * g_v[None, :]
         index = z_cm / dz_cm + (nz - 1) / 2  # [D, P]
         if len(s_v) == nz and np.allclose(index, np.arange(nz)[None, :], atol=1e-9):
             return None
@@ -184,7 +185,7 @@ class SPECTProjector:
         if not self.psf:
             return DepthBlur(None, None, n_depths)
         sigma_cm = self.acquisition.collimator.psf_sigma_cm(self.depths_cm)
-        dv_mm, du_mm = self.acquisition.pixel_mm
+        dv_mm, du_mm = self.acquisition.pixel_vu_mm
         n_rows, n_cols = self.acquisition.detector_shape
         rows = gaussian_matrices(sigma_cm * 10.0 / dv_mm, n_rows)
         cols = gaussian_matrices(sigma_cm * 10.0 / du_mm, n_cols)
@@ -209,7 +210,7 @@ def _depth_samples(grid: ImageGrid, acquisition: Acquisition, h_cm: float) -> np
     of the detector.
     """
     _, ny, nx = grid.shape
-    _, cy, cx = (c / 10.0 for c in acquisition.rotation_centre_mm)
+    _, cy, cx = (c / 10.0 for c in acquisition.rotation_centre_zyx_mm)
     corners_y = np.array([-1, 1]) * ny / 2 * h_cm
     corners_x = np.array([-1, 1]) * nx / 2 * h_cm
     reach = np.sqrt(np.max((corners_y - cy) ** 2) + np.max((corners_x - cx) ** 2))

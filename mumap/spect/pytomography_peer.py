@@ -43,14 +43,15 @@ class PyTomographyPeer:
         nz, ny, nx = grid.shape
         if (nx - ny) % 2:
             raise ValueError(f"the peer pads the grid to a square symmetrically: nx - ny must be even, got {nx}, {ny}")
-        if acquisition.detector_shape != (nz, nx) or acquisition.pixel_mm != (grid.voxel_mm[0], grid.voxel_mm[2]):
+        if (acquisition.detector_shape != (nz, nx)
+                or acquisition.pixel_vu_mm != (grid.voxel_zyx_mm[0], grid.voxel_zyx_mm[2])):
             raise ValueError("the peer needs detector pixels that match the voxels: use Acquisition.parallel_for(grid)")
         pytomography.device = torch.device("cpu")
         self.grid, self.side = grid, max(nx, ny)
-        h_cm = grid.voxel_mm[2] / 10.0
-        object_meta = SPECTObjectMeta([h_cm, h_cm, grid.voxel_mm[0] / 10.0], [self.side, self.side, nz])
+        h_cm = grid.voxel_zyx_mm[2] / 10.0
+        object_meta = SPECTObjectMeta([h_cm, h_cm, grid.voxel_zyx_mm[0] / 10.0], [self.side, self.side, nz])
         proj_meta = SPECTProjMeta(
-            (self.side, nz), [h_cm, grid.voxel_mm[0] / 10.0], acquisition.angles_deg,
+            (self.side, nz), [h_cm, grid.voxel_zyx_mm[0] / 10.0], acquisition.angles_deg,
             radii=np.full(acquisition.n_views, acquisition.radius_cm),
         )
         transforms = []

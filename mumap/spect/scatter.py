@@ -27,11 +27,11 @@ PHOTOPEAK_KEV = (129.0, 150.0)
 LOWER_WINDOW_KEV = (108.0, 129.0)
 
 
-def blur_detector(projections: Tensor, sigma_cm: float, pixel_mm: tuple[float, float]) -> Tensor:
+def blur_detector(projections: Tensor, sigma_cm: float, pixel_vu_mm: tuple[float, float]) -> Tensor:
     """Gaussian blur (σ in cm) of each view of ``projections [view, row, column]`` on the detector plane."""
     _, rows, cols = projections.shape
-    g_rows = gaussian_matrices([sigma_cm * 10 / pixel_mm[0]], rows)[0]
-    g_cols = gaussian_matrices([sigma_cm * 10 / pixel_mm[1]], cols)[0]
+    g_rows = gaussian_matrices([sigma_cm * 10 / pixel_vu_mm[0]], rows)[0]
+    g_cols = gaussian_matrices([sigma_cm * 10 / pixel_vu_mm[1]], cols)[0]
     g_rows, g_cols = (torch.as_tensor(g, dtype=projections.dtype, device=projections.device) for g in (g_rows, g_cols))
     return torch.einsum("pq,vqu,wu->vpw", g_rows, projections, g_cols)
 
@@ -51,20 +51,20 @@ class ScatterModel:
         if self.window_ratio < 0 or self.peak_sigma_cm <= 0 or self.window_sigma_cm <= 0:
             raise ValueError("ScatterModel window_ratio must be >= 0 and the kernel widths > 0 cm")
 
-    def photopeak(self, primary: Tensor, pixel_mm: tuple[float, float]) -> Tensor:
+    def photopeak(self, primary: Tensor, pixel_vu_mm: tuple[float, float]) -> Tensor:
         """Expected scatter counts in the photopeak window for the attenuated ``primary`` projections."""
         gain = self.peak_fraction / (1.0 - self.peak_fraction)
-        return gain * blur_detector(primary, self.peak_sigma_cm, pixel_mm)
+        return gain * blur_detector(primary, self.peak_sigma_cm, pixel_vu_mm)
 
-    def lower_window(self, primary: Tensor, pixel_mm: tuple[float, float]) -> Tensor:
+    def lower_window(self, primary: Tensor, pixel_vu_mm: tuple[float, float]) -> Tensor:
         """Expected counts in the lower scatter window (108–129 keV)."""
         gain = self.window_ratio * self.peak_fraction / (1.0 - self.peak_fraction)
-        return gain * blur_detector(primary, self.window_sigma_cm, pixel_mm)
+        return gain * blur_detector(primary, self.window_sigma_cm, pixel_vu_mm)
 
 
 def tew_scatter_estimate(
     lower: Tensor,
-    pixel_mm: tuple[float, float],
+    pixel_vu_mm: tuple[float, float],
     *,
     upper: Tensor | None = None,
     lower_kev: tuple[float, float] = LOWER_WINDOW_KEV,
@@ -81,4 +81,4 @@ def tew_scatter_estimate(
     if upper is not None:
         density = density + upper / upper_width_kev
     estimate = density * width_peak / 2.0
-    return blur_detector(estimate, smooth_sigma_cm, pixel_mm) if smooth_sigma_cm > 0 else estimate
+    return blur_detector(estimate, smooth_sigma_cm, pixel_vu_mm) if smooth_sigma_cm > 0 else estimate

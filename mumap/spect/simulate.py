@@ -37,9 +37,9 @@ def simulate_acquisition(
     if total_counts <= 0:
         raise ValueError(f"total_counts must be > 0, got {total_counts}")
     primary = projector.forward(activity)
-    pixel_mm = projector.acquisition.pixel_mm
-    peak_scatter = scatter.photopeak(primary, pixel_mm) if scatter else torch.zeros_like(primary)
-    lower = scatter.lower_window(primary, pixel_mm) if scatter else torch.zeros_like(primary)
+    pixel_vu_mm = projector.acquisition.pixel_vu_mm
+    peak_scatter = scatter.photopeak(primary, pixel_vu_mm) if scatter else torch.zeros_like(primary)
+    lower = scatter.lower_window(primary, pixel_vu_mm) if scatter else torch.zeros_like(primary)
     total = float((primary + peak_scatter).sum())
     if total <= 0:
         raise ValueError("the activity projects to zero counts: is the object inside the field of view?")

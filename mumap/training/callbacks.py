@@ -1,6 +1,5 @@
-"""Training callbacks: random numbers that survive a resume, mid-slice images of the first validation study
-after every validation epoch, and the evaluation report (:mod:`mumap.evaluation.report`) of the best
-checkpoint after ``fit``."""
+"""Training callbacks: random numbers that survive a resume, and mid-slice images of the first validation
+study after every validation epoch (the post-fit evaluation report is :mod:`mumap.evaluation.callbacks`)."""
 
 from __future__ import annotations
 
@@ -10,10 +9,11 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import Tensor
 
-from mumap.figures import plt, save_figure
-from mumap.seeding import derive_seed
+from mumap.utils.plotting import save_figure, slice_figure
+from mumap.utils.seeding import derive_seed
 
 
 class ResumableRandomness(L.Callback):
@@ -30,22 +30,18 @@ class ResumableRandomness(L.Callback):
         torch.manual_seed(derive_seed(self.seed, trainer.global_rank, trainer.global_step))
 
 
-def mid_slice_figure(images: dict[str, np.ndarray], title: str):
-    """Transaxial and coronal mid slices of ``{name: [z, y, x]}`` volumes, one column each, plus |pred − true|."""
-    columns = {**images, "|predicted − true|": np.abs(images["predicted μ"] - images["true μ"])}
-    fig, axes = plt.subplots(2, len(columns), figsize=(3 * len(columns), 6), squeeze=False)
+def mid_slice_figure(images: dict[str, np.ndarray], voxel_zyx_mm: tuple[float, float, float], title: str) -> Figure:
+    """Transaxial and coronal mid slices (:func:`~mumap.utils.plotting.slice_figure`) of the volumes
+    ``{"input (normalised)", "predicted μ", "true μ": [z, y, x]}``, plus |predicted − true|; both μ-maps on
+    the true one's grey scale (cm⁻¹)."""
     mu_max = float(images["true μ"].max()) or None
-    for col, (name, volume) in enumerate(columns.items()):
-        z, y = volume.shape[0] // 2, volume.shape[1] // 2
-        vmax = mu_max if "μ" in name and "|" not in name else float(np.percentile(volume, 99.9)) or None
-        for row, cut in enumerate((volume[z], volume[:, y][::-1])):
-            shown = axes[row, col].imshow(cut, cmap="gray" if "μ" in name else "inferno", vmin=0, vmax=vmax)
-            axes[row, col].set_title(f"{name} {('transaxial', 'coronal')[row]}", fontsize=8)
-            axes[row, col].axis("off")
-            fig.colorbar(shown, ax=axes[row, col], fraction=0.046, label="" if col == 0 else "cm⁻¹")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    columns = {}
+    for name, volume in {**images, "|predicted − true|": np.abs(images["predicted μ"] - images["true μ"])}.items():
+        is_mu_map = name.endswith("μ")
+        columns[name] = (volume, "gray" if is_mu_map else "inferno",
+                         mu_max if is_mu_map else float(np.percentile(volume, 99.9)) or None,
+                         "" if name.startswith("input") else "cm⁻¹")
+    return slice_figure(columns, voxel_zyx_mm, planes=("transaxial", "coronal"), title=title)
 
 
 class MidSliceImages(L.Callback):
@@ -62,8 +58,8 @@ class MidSliceImages(L.Callback):
         images = {"input (normalised)": outputs["input"], "predicted μ": outputs["prediction"],
                   "true μ": outputs["target"]}
         volumes = {name: _volume(t) for name, t in images.items()}
-        study = batch[-1][0]
-        fig = mid_slice_figure(volumes, f"{study}, epoch {trainer.current_epoch}")
+        study = trainer.datamodule.splits["val"][0]
+        fig = mid_slice_figure(volumes, study.voxel_zyx_mm, f"{study.study_id}, epoch {trainer.current_epoch}")
         path = save_figure(fig, self.directory / f"val-epoch={trainer.current_epoch:03d}.png")
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):
@@ -72,30 +68,3 @@ class MidSliceImages(L.Callback):
 
 def _volume(t: Tensor) -> np.ndarray:
     return t.detach().float().cpu().numpy()[0, 0]
-
-
-class PostFitEvaluation(L.Callback):
-    """After ``fit`` (rank 0): load the best checkpoint's weights, write the evaluation report of
-    ``split`` (at most ``max_studies`` studies) to ``directory``, and log its pooled metrics as
-    ``report/<metric>`` and its figures (W&B) to the run's loggers — the same report as ``evaluate.py``."""
-
-    def __init__(self, directory: str | Path, split: str = "test", max_studies: int | None = None):
-        self.directory, self.split, self.max_studies = Path(directory), split, max_studies
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        from mumap.evaluation.report import FIGURES, report_split
-
-        if not trainer.is_global_zero or trainer.datamodule is None or not trainer.datamodule.splits.get(self.split):
-            return
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        if best:
-            pl_module.load_state_dict(torch.load(best, map_location=pl_module.device, weights_only=False)["state_dict"])
-        metrics = report_split(trainer.datamodule.root, pl_module, self.split, self.directory, self.max_studies,
-                               f"best checkpoint `{best or 'last weights'}`", progress=False)
-        for logger in trainer.loggers:
-            logger.log_metrics({f"report/{k.replace(' ', '_')}": v for k, v in metrics.items()},
-                               step=trainer.global_step)
-            logger.save()
-            if hasattr(logger, "log_image"):
-                logger.log_image(key="report/figures", images=[str(self.directory / f"{f}.png") for f in FIGURES],
-                                 step=trainer.global_step)

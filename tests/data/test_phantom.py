@@ -1,15 +1,12 @@
-"""Phantoms: NIST μ values, the patient distribution, anatomy, uptake, defects, AHA segments."""
+"""Phantoms: the patient distribution, anatomy, uptake, defects, AHA segments (μ values: tests/spect)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, replace
 
 import numpy as np
-import pytest
 
 from mumap.data.phantom import (
-    MU_140KEV,
     TERRITORY_SEGMENTS,
     Anatomy,
     Defect,
@@ -23,21 +20,10 @@ from mumap.data.phantom import (
     sample_patients,
     sample_uptake,
 )
+from mumap.spect.attenuation import MU_140KEV
 from mumap.spect.geometry import ImageGrid
 
 GRID = ImageGrid((48, 80, 96), (4.8, 4.8, 4.8))
-
-
-@pytest.mark.parametrize(("material", "nist_file", "density_scale"), [
-    ("water", "water", 1.0), ("soft_tissue", "muscle", 1.0), ("adipose", "adipose", 1.0),
-    ("breast", "breast", 1.0), ("cortical_bone", "bonecortical", 1.0), ("lung", "lungtissue", 0.30 / 1.05),
-])
-def test_mu_values_come_from_the_nist_tables(material, nist_file, density_scale):
-    pytomography = pytest.importorskip("pytomography")
-    from pytomography.utils.nist_data import get_mu_from_spectrum_interp
-
-    path = os.path.join(os.path.dirname(pytomography.__file__), "data", "NIST_attenuation_data", f"{nist_file}.csv")
-    assert MU_140KEV[material] == pytest.approx(get_mu_from_spectrum_interp(path, 140.5) * density_scale, rel=0.01)
 
 
 def test_patients_look_like_an_mpi_cohort():
@@ -53,7 +39,7 @@ def test_patients_look_like_an_mpi_cohort():
 def test_anatomy_follows_the_patient():
     rng = np.random.default_rng(2)
     slim, heavy = Patient("A", "M", 60, 178, 60), Patient("B", "M", 60, 178, 130)
-    widths = [[sample_anatomy(p, rng).body_semi_axes_mm[0] for _ in range(20)] for p in (slim, heavy)]
+    widths = [[sample_anatomy(p, rng).body_semi_axes_xy_mm[0] for _ in range(20)] for p in (slim, heavy)]
     assert np.mean(widths[1]) > 1.2 * np.mean(widths[0])
     assert sample_anatomy(Patient("C", "F", 60, 165, 70), rng).breasts is not None
     assert sample_anatomy(slim, rng).breasts is None
@@ -68,7 +54,7 @@ def test_reference_thorax_anatomy():
     z, y, x = np.meshgrid(*(GRID.centres_mm(i) for i in range(3)), indexing="ij")
     myocardium = activity == 1.0
     assert x[myocardium].mean() > 10 and y[myocardium].mean() < -10  # left of and anterior to the centre
-    assert np.allclose(truth.centre_mm, Anatomy().heart_centre_mm)
+    assert np.allclose(truth.centre_xyz_mm, Anatomy().heart_centre_xyz_mm)
     assert np.isclose(np.linalg.norm(truth.long_axis), 1) and abs(np.dot(truth.long_axis, truth.anterior_axis)) < 1e-9
     assert set(np.unique(mu).astype(float).round(4).tolist()) <= {round(v, 4) for v in MU_140KEV.values()}
     bed = np.isclose(mu, MU_140KEV["bed"])
@@ -79,7 +65,7 @@ def test_reference_thorax_anatomy():
     assert bed.sum() > 0 and y[bed & column].min() > y[body & column].max()  # under (posterior of) the body
     assert not (bed & body).any()
     assert activity[~body].max() == 0.0  # no activity outside the body, none in the bed
-    assert 300 < np.ptp(x[body & (np.abs(z) < 3)]) <= 2 * Anatomy().body_semi_axes_mm[0] + 5
+    assert 300 < np.ptp(x[body & (np.abs(z) < 3)]) <= 2 * Anatomy().body_semi_axes_xy_mm[0] + 5
 
 
 def test_breasts_add_anterior_tissue_in_front_of_the_heart():

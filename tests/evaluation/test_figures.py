@@ -6,7 +6,7 @@ import numpy as np
 
 from mumap.evaluation import figures, polar
 from mumap.evaluation.metrics import pearson_r
-from mumap.figures import save_figure
+from mumap.utils.plotting import save_figure
 
 
 def _map(size: int = 64, offset: float = 0.0) -> np.ndarray:

@@ -19,12 +19,12 @@ RESOLUTION_FWHM_MM = 13.0  # about what OSEM 10 × 3 reaches on the quick cohort
 def _reconstruction_like(anatomy: Anatomy, uptake: Uptake) -> tuple[np.ndarray, tuple, tuple, object]:
     """Activity of a phantom blurred to a SPECT resolution, with the grid's voxel size and origin."""
     activity, _, truth = render(GRID, anatomy, uptake)
-    sigma = RESOLUTION_FWHM_MM / 2.355 / np.asarray(GRID.voxel_mm)
+    sigma = RESOLUTION_FWHM_MM / 2.355 / np.asarray(GRID.voxel_zyx_mm)
     origin = tuple(float(GRID.centres_mm(i)[0]) for i in range(3))
-    return ndimage.gaussian_filter(activity, sigma), GRID.voxel_mm, origin, truth
+    return ndimage.gaussian_filter(activity, sigma), GRID.voxel_zyx_mm, origin, truth
 
 
-ANATOMIES = [Anatomy(), Anatomy(lv_azimuth_deg=33.0, lv_elevation_deg=38.0, heart_centre_mm=(22.0, -35.0, 0.0)),
+ANATOMIES = [Anatomy(), Anatomy(lv_azimuth_deg=33.0, lv_elevation_deg=38.0, heart_centre_xyz_mm=(22.0, -35.0, 0.0)),
              Anatomy(lv_azimuth_deg=58.0, lv_elevation_deg=22.0, lv_semi_axes_mm=(41.0, 26.0))]
 
 
@@ -47,20 +47,22 @@ def test_segment_scores_average_each_segment():
     np.testing.assert_allclose(polar.segment_scores(values), 2.0 * np.arange(1, 18))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("anatomy", ANATOMIES)
 def test_find_lv_recovers_the_true_frame(anatomy):
     image, voxel, origin, truth = _reconstruction_like(anatomy, Uptake())
     frame = polar.find_lv(image, voxel, origin)
     angle = np.degrees(np.arccos(np.dot(frame.long_axis, truth.long_axis)))
     assert angle < 6.0
-    assert np.linalg.norm(np.subtract(frame.centre_mm, truth.centre_mm)) < 5.0
+    assert np.linalg.norm(np.subtract(frame.centre_xyz_mm, truth.centre_xyz_mm)) < 5.0
     assert np.dot(frame.anterior, truth.anterior_axis) > np.cos(np.radians(6.0))
 
 
+@pytest.mark.slow
 def test_find_lv_ignores_a_hotter_liver():
     image, voxel, origin, truth = _reconstruction_like(Anatomy(), Uptake(liver=1.2, stomach=1.0))
     frame = polar.find_lv(image, voxel, origin)
-    assert np.linalg.norm(np.subtract(frame.centre_mm, truth.centre_mm)) < 5.0
+    assert np.linalg.norm(np.subtract(frame.centre_xyz_mm, truth.centre_xyz_mm)) < 5.0
 
 
 def test_find_lv_rejects_images_without_counts():
@@ -68,6 +70,7 @@ def test_find_lv_rejects_images_without_counts():
         polar.find_lv(np.zeros((8, 8, 8)), (6.4,) * 3, (0.0,) * 3)
 
 
+@pytest.mark.slow
 def test_normal_polar_map_is_near_uniform():
     image, voxel, origin, _ = _reconstruction_like(Anatomy(), Uptake())
     frame = polar.find_lv(image, voxel, origin)
@@ -76,6 +79,7 @@ def test_normal_polar_map_is_near_uniform():
     assert scores.std() / scores.mean() < 0.06
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("territory", "side"), [("LAD", "anterior"), ("LCX", "lateral"), ("RCA", "inferior")])
 def test_defect_shows_in_its_territory_and_place(territory, side):
     segments = TERRITORY_SEGMENTS[territory]
@@ -93,6 +97,7 @@ def test_defect_shows_in_its_territory_and_place(territory, side):
     assert np.nanmean(polar_image[ring & halves[side]]) < np.nanmean(polar_image[ring & ~halves[side]])
 
 
+@pytest.mark.slow
 def test_segments_of_the_polar_map_match_the_phantoms_segments():
     """The voxels the map samples for a segment lie mostly in that segment of the phantom's AHA map."""
     anatomy = ANATOMIES[1]
@@ -109,10 +114,11 @@ def test_segments_of_the_polar_map_match_the_phantoms_segments():
     assert np.mean(truth[known] == ours[known]) > 0.7
 
 
+@pytest.mark.slow
 def test_short_axis_slices_are_rings_centred_on_the_axis():
     anatomy = Anatomy()
     image, voxel, origin, truth = _reconstruction_like(anatomy, Uptake())
-    frame = dataclasses.replace(polar.find_lv(image, voxel, origin), centre_mm=truth.centre_mm,
+    frame = dataclasses.replace(polar.find_lv(image, voxel, origin), centre_xyz_mm=truth.centre_xyz_mm,
                                 long_axis=truth.long_axis, anterior=truth.anterior_axis)
     slices = polar.short_axis(image, frame, voxel, origin, spacing_mm=2.0, field_mm=100.0)
     middle = slices[np.argmin(np.abs(np.arange(frame.base_mm, frame.long_mm + 1.0, 2.0)))]

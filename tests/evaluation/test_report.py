@@ -17,6 +17,7 @@ from mumap.evaluation import report
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_evaluate_writes_a_consistent_report(smoke_run, tmp_path):
     out = tmp_path / "report"
     completed = subprocess.run([sys.executable, str(REPO / "evaluate.py"), f"run={smoke_run}", "split=test",
@@ -41,7 +42,7 @@ def test_evaluate_writes_a_consistent_report(smoke_run, tmp_path):
 
 def test_evaluate_names_a_directory_that_is_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"config.yaml: not found"):
-        report.load_run(tmp_path)
+        report.write_report(tmp_path)
 
 
 def test_evaluate_config_composes():

@@ -17,6 +17,7 @@ from mumap.cli import main as cli
 from mumap.data import io
 from tests.helpers import dicom_uids, write_ct, write_nm
 
+pytestmark = pytest.mark.slow  # on the tiny cohort, most with the smoke run's model
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -48,7 +49,7 @@ def _import(source: Path, mu: Path, folder: Path, capsys) -> tuple[int, str]:
     listing.write_text(f"id,patient_id,nac,mumap\nS1,P1,{source.name},{mu.name}\n")
     code, err = _run(["import", str(listing), "--out", str(folder / "dataset")], capsys)
     if code != 0:
-        assert not (folder / "dataset").exists() and not (folder / "dataset.tmp").exists()
+        assert not (folder / "dataset").exists() and not list(folder.glob(".tmp-*"))
     return code, err
 
 

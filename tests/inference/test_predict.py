@@ -19,22 +19,24 @@ from mumap.spect import interfile
 from tests.helpers import dicom_uids, write_nm
 
 
+@pytest.mark.slow
 def test_model_file_is_self_contained_and_safe_to_load(model_file, smoke_run):
     payload = torch.load(model_file, weights_only=True)  # tensors and plain data only: no code runs
     assert payload["format"] == "mumap-model" and payload["contract"]["inputs"] == ["nac"]
-    assert payload["contract"]["voxel_mm"] == [9.6, 9.6, 9.6]
+    assert payload["contract"]["voxel_zyx_mm"] == [9.6, 9.6, 9.6]
     stats = payload["normalization"]["training_images"]["nac"]
     assert payload["normalization"]["kind"] == "mean" and stats["image_mean_counts"]["min"] > 0
     model = load_model(model_file)
     [checkpoint] = (smoke_run / "checkpoints").glob("best-*.ckpt")
     weights = torch.load(checkpoint, weights_only=False)["state_dict"]
-    for name, value in model.module.generator.state_dict().items():
+    for name, value in model.generator.state_dict().items():
         assert torch.equal(value, weights[f"generator.{name}"])
     # the bed under the body's centre: 0.07 cm⁻¹ × 10–20 mm of pallet ≈ 0.11 cm⁻¹ · voxels of 9.6 mm
     middle = model.bed_profile[:, model.bed_profile.shape[1] // 2]
     assert middle.sum() == pytest.approx(0.07 * 15 / 9.6, rel=0.3)
 
 
+@pytest.mark.slow
 def test_predict_nifti_writes_a_mu_map_on_the_input_grid(model_file, tiny_cohort, test_study, tmp_path):
     source = tiny_cohort / test_study["nac"]
     out = tmp_path / "pred"
@@ -59,6 +61,7 @@ def test_predict_nifti_writes_a_mu_map_on_the_input_grid(model_file, tiny_cohort
     assert not any(p.name.startswith(".tmp") for p in tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_bed_choices(model_file, tiny_cohort, test_study, tmp_path):
     source = tiny_cohort / test_study["nac"]
     options = ["--model", str(model_file)]
@@ -78,6 +81,7 @@ def test_bed_choices(model_file, tiny_cohort, test_study, tmp_path):
     assert np.all(template >= none)
 
 
+@pytest.mark.slow
 def test_predict_dicom_writes_a_series_a_viewer_overlays(model_file, tiny_cohort, test_study, tmp_path):
     nac, voxel, origin = io.load_nifti(tiny_cohort / test_study["nac"])
     folder = tmp_path / "study"
@@ -96,11 +100,12 @@ def test_predict_dicom_writes_a_series_a_viewer_overlays(model_file, tiny_cohort
     [series] = find_series(out)
     assert series.role == "mumap"  # our importer reads it as a μ-map in cm⁻¹
     volume = series_volume(series)
-    assert volume.voxel_mm == pytest.approx(voxel) and volume.origin_mm == pytest.approx(origin)
+    assert volume.voxel_zyx_mm == pytest.approx(voxel) and volume.origin_zyx_mm == pytest.approx(origin)
     mu = io.load_nifti(out / "mumap.nii.gz")[0]
     np.testing.assert_allclose(volume.data, mu, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_input_contract_is_enforced(model_file, tiny_cohort, test_study, tmp_path, capsys, caplog):
     source = tiny_cohort / test_study["nac"]
     options = ["--model", str(model_file)]
@@ -122,6 +127,7 @@ def test_the_input_contract_is_enforced(model_file, tiny_cohort, test_study, tmp
     assert "already exists" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_batch_continues_past_failures_and_resumes(model_file, tiny_cohort, tmp_path, capsys):
     rows = io.read_studies(tiny_cohort / "studies.csv")[:2]
     batch = tmp_path / "in"

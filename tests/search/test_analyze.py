@@ -1,24 +1,19 @@
-"""The search analysis against scipy on a synthetic study table, and the convergence rule."""
+"""The search analysis against scipy on a synthetic study table, and on the recorded quick search."""
 
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import optuna
 import pytest
-import torch
-from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import create_trial
 from scipy import stats
 
-from mumap.search.analyze import analyze, main
-from mumap.search.convergence import BestEpochMetrics, contrast_ratio, judge, roughness_ratio
-from mumap.training.train import RunResult
+from mumap.search.analyze import analyze, load_optuna_study, main
 
 SPACE = {"loss": CategoricalDistribution(["l1", "l2_gdl"]),
          "discriminator": CategoricalDistribution(["classifier", "patchgan"]),
@@ -108,57 +103,14 @@ def test_analyze_cli_names_a_missing_database_and_an_ambiguous_storage(tmp_path,
         main([url, "--out", str(tmp_path / "r")])
 
 
-def _phantom() -> torch.Tensor:
-    """A body (μ 0.15) with lungs (0.04) and a spine (0.25) in a 24³ volume of air."""
-    _, y, x = torch.meshgrid(*(torch.arange(24.0),) * 3, indexing="ij")
-    mu = torch.where((y - 12) ** 2 / 81 + (x - 12) ** 2 / 100 < 1, 0.15, 0.0)
-    mu = torch.where(((x - 8) ** 2 + (y - 11) ** 2 < 9) | ((x - 16) ** 2 + (y - 11) ** 2 < 9), 0.04, mu)
-    return torch.where((x - 12) ** 2 + (y - 17) ** 2 < 3, 0.25, mu)
-
-
-def test_structure_ratios_tell_anatomy_from_flat_and_noisy_maps():
-    truth = _phantom()
-    assert float(contrast_ratio(truth, truth)) == pytest.approx(1) and float(roughness_ratio(truth, truth)) == 1
-    flat = torch.where(truth > 0, 0.14, 0.0)
-    assert float(contrast_ratio(flat, truth)) < 0.05
-    noisy = truth + 0.05 * torch.randn(truth.shape, generator=torch.Generator().manual_seed(0))
-    assert float(roughness_ratio(noisy, truth)) > 4
-    blurred = torch.nn.functional.avg_pool3d(truth[None, None], 3, stride=1, padding=1)[0, 0]
-    assert 0.6 < float(contrast_ratio(blurred, truth)) < 1 and 0.7 < float(roughness_ratio(blurred, truth)) < 1.05
-
-
-def test_convergence_rule_names_every_failed_criterion():
-    good = {"val/nmae": 0.03, "val/nmae_uniform": 0.05, "val/contrast": 0.9, "val/roughness": 1.1}
-    assert judge(good).converged and judge(good).reason == "converged"
-    verdict = judge({**good, "val/nmae": 0.06, "val/contrast": 0.1})
-    assert not verdict.converged
-    assert verdict.reason.startswith("no better than uniform") and "near-constant" in verdict.reason
-    assert judge({**good, "val/roughness": 3.0}).reason.startswith("noise")
-    assert judge({**good, "val/nmae": float("nan")}).reason.startswith("diverged")
-    with pytest.raises(KeyError, match="val/contrast"):
-        judge({"val/nmae": 0.1, "val/nmae_uniform": 0.2, "val/roughness": 1})
-
-
-def test_best_epoch_never_prefers_a_diverged_epoch():
-    callback = BestEpochMetrics()
-    for epoch, l1 in enumerate([float("nan"), 0.2, float("nan"), 0.1, 0.15]):
-        trainer = SimpleNamespace(sanity_checking=False, current_epoch=epoch,
-                                  callback_metrics={"val/l1": torch.tensor(l1), "train/loss": torch.tensor(0.0)})
-        callback.on_validation_epoch_end(trainer, None)
-    assert callback.metrics == {"val/l1": pytest.approx(0.1), "epoch": 3.0}
-
-
-def test_a_diverged_run_is_a_finished_trial_worth_infinity():
-    best = {"val/l1": float("nan"), "val/nmae": float("nan"), "val/nmae_uniform": 0.05,
-            "val/contrast": float("nan"), "val/roughness": float("nan")}
-    result = RunResult(metrics={}, best_checkpoint="", best_epoch=best, verdict=judge(best))
-    record = result.trial_record(OmegaConf.create({"seed": 1}), {"model": "unet4", "hydra/launcher": "basic"})
-    assert record["objective"] == float("inf") and record["convergence"].startswith("diverged")
-    assert record["choices"] == {"model": "unet4"}
-    study = optuna.create_study()
-    trial = study.ask()
-    study.tell(trial, record["objective"])
-    assert study.trials[0].state == optuna.trial.TrialState.COMPLETE
+def test_load_optuna_study_by_name_or_the_only_one(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    optuna.create_study(study_name="only", storage=url)
+    assert load_optuna_study(tmp_path).study_name == "only"  # a sweep folder holding optuna.db
+    optuna.create_study(study_name="second", storage=url)
+    assert load_optuna_study(url, "second").study_name == "second"
+    with pytest.raises(ValueError, match="has no study 'third'"):
+        load_optuna_study(url, "third")
 
 
 def test_the_recorded_quick_search_is_what_its_study_says(tmp_path):

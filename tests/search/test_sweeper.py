@@ -69,19 +69,19 @@ def test_hparams_random_is_the_papers_space_scaled_by_the_experiment():
     assert list(params.patches.small["data.patch_size"]) == [32, 32, 32]
     assert params.patches.large["data.batch_size"] == 32
     assert params.patches.small["data.patches_per_image"] == "range(50, 101)"
-    assert cfg.test is False and cfg.evaluation.enabled is False
+    assert cfg.test is False and cfg.callbacks.evaluation is None
     quick = _compose("hparams=random").hydra.sweeper.params.patches
     assert list(quick.large["data.patch_size"]) == [32, 32, 32] and quick.small["data.batch_size"] == 16
     slurm = _compose("hparams=random", "hydra/launcher=submitit_slurm").hydra.launcher
     assert slurm._target_.endswith("SlurmLauncher")
 
 
-def _search(cwd: Path, tiny: Path, *overrides: str, **popen) -> subprocess.Popen:
+def _search(cwd: Path, tiny: Path, *overrides: str, max_epochs: int = 1, stdout=subprocess.PIPE,
+            **popen) -> subprocess.Popen:
     command = [sys.executable, str(REPO / "train.py"), "-m", "hparams=random", "experiment=smoke",
-               f"data.root={tiny}", "trainer.max_epochs=1", *overrides]
+               f"data.root={tiny}", f"trainer.max_epochs={max_epochs}", *overrides]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            **popen)
+    return subprocess.Popen(command, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.STDOUT, text=True, **popen)
 
 
 def _finish(process: subprocess.Popen) -> str:
@@ -95,13 +95,10 @@ def _study(cwd: Path) -> optuna.Study:
     return optuna.load_study(study_name="smoke-random", storage=storage)
 
 
-def _trials_so_far(cwd: Path) -> list[optuna.trial.FrozenTrial]:
-    try:
-        return _study(cwd).get_trials()
-    except KeyError:  # the worker has made the database but not yet the study
-        return []
+LOSSES = {"l1": "mumap.training.losses.L1Loss", "l2_gdl": "mumap.training.losses.L2GradientDifferenceLoss"}
 
 
+@pytest.mark.slow
 def test_search_stores_each_trial_resumes_and_exports_a_reproducible_best(tiny_cohort, tmp_path):
     _finish(_search(tmp_path, tiny_cohort, "hydra.sweeper.n_trials=2"))
     log = _finish(_search(tmp_path, tiny_cohort, "hydra.sweeper.n_trials=3"))  # the same study, one more trial
@@ -114,7 +111,8 @@ def test_search_stores_each_trial_resumes_and_exports_a_reproducible_best(tiny_c
         assert t.value == pytest.approx(attrs["val_metrics"]["val/nmae"]) and t.value > 0
         assert isinstance(attrs["converged"], bool) and attrs["convergence"]
         config = attrs["config"]
-        assert config["loss"]["name"] == t.params["loss"] and config["data"]["input"] == t.params["data.input"]
+        assert config["loss"]["_target_"] == LOSSES[t.params["loss"]]
+        assert config["data"]["input"] == t.params["data.input"]
         assert config["data"]["patches_per_image"] == t.params["data.patches_per_image"]
         assert attrs["choices"]["model"] == t.params["model"] and attrs["choices"]["experiment"] == "smoke"
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 3  # seeded per trial, all different
@@ -124,14 +122,17 @@ def test_search_stores_each_trial_resumes_and_exports_a_reproducible_best(tiny_c
     summary = analyze(tmp_path / STUDY, tmp_path / "analysis", export="smoke-best", conf=conf)
     best = min(trials, key=lambda t: (not t.user_attrs["converged"], t.value))
     assert summary["best_trial"] == best.number and (tmp_path / "analysis" / "fig3_loss.png").is_file()
-    exported = _compose("experiment=smoke-best", conf=str(conf))
+    trained = best.user_attrs["config"]
+    exported = _compose("experiment=smoke-best", f"paths.output_dir={trained['paths']['output_dir']}",
+                        f"name={trained['name']}", conf=str(conf))
     with open_dict(exported):
-        for key in ("hydra", "name", "test", "evaluation"):  # the search's own settings; the training is the same
-            del exported[key]
-    trained = {k: v for k, v in best.user_attrs["config"].items() if k not in ("name", "test", "evaluation")}
+        del exported["hydra"], exported["test"], exported["callbacks"]["evaluation"]
+    trained = {k: v for k, v in trained.items() if k != "test"}
+    del trained["callbacks"]["evaluation"]
     assert OmegaConf.to_container(exported, resolve=True) == trained
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study_without_losing_or_repeating_a_trial(tiny_cohort, tmp_path):
     workers = [_search(tmp_path, tiny_cohort, "hydra.sweeper.n_trials=5") for _ in range(2)]
     logs = [_finish(w) for w in workers]
@@ -146,26 +147,31 @@ def test_two_workers_share_one_study_without_losing_or_repeating_a_trial(tiny_co
     assert sorted(p.name for p in (tmp_path / STUDY).glob("trial-*")) == [f"trial-{n:04d}" for n in sorted(complete)]
 
 
+@pytest.mark.slow
 def test_a_killed_workers_trial_is_failed_and_the_study_goes_on(tiny_cohort, tmp_path):
     beat = ("hydra.sweeper.n_trials=2", "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2")
-    worker = _search(tmp_path, tiny_cohort, *beat, start_new_session=True)
-    database = tmp_path / STUDY / "optuna.db"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if database.is_file() and any(t.state == TrialState.RUNNING for t in _trials_so_far(tmp_path)):
-            break
+    # The doomed worker's trial cannot finish by itself, so the worker never asks a second one; it is killed
+    # in training, once the first epoch has left a checkpoint (well after the trial's first heartbeat).
+    log = tmp_path / "killed-worker.log"  # not a pipe: nobody reads it while the worker trains
+    with open(log, "w") as output:
+        worker = _search(tmp_path, tiny_cohort, *beat, max_epochs=10**6, stdout=output, start_new_session=True)
+    deadline = time.time() + 600
+    while not any((tmp_path / STUDY / "trial-0000").rglob("*.ckpt")):
+        assert worker.poll() is None, log.read_text()[-4000:]
+        assert time.time() < deadline, "trial 0 wrote no checkpoint in 600 s"
         time.sleep(0.2)
     os.killpg(worker.pid, signal.SIGKILL)
-    worker.communicate()
+    worker.wait()
     [killed] = _study(tmp_path).get_trials()
     assert killed.state == TrialState.RUNNING  # as the dead worker left it
-    time.sleep(3)  # past the grace period
+    time.sleep(3)  # past the grace period since its last heartbeat
     _finish(_search(tmp_path, tiny_cohort, *beat))
     trials = _study(tmp_path).get_trials()
     assert trials[0].state == TrialState.FAIL
     assert [t.state for t in trials[1:]] == [TrialState.COMPLETE] * 2
 
 
+@pytest.mark.slow
 def test_workers_starting_together_on_a_fresh_storage_share_one_study(tmp_path):
     """Workers started at the same instant race to create the SQLite tables; none may fail for it."""
     import multiprocessing

@@ -56,7 +56,7 @@ def test_parallel_for_matches_the_grid():
     grid = ImageGrid((24, 40, 48), (3.0, 4.0, 4.0))
     acq = Acquisition.parallel_for(grid, Acquisition(collimator=Collimator(kind="multifocal"), radius_cm=30))
     assert acq.collimator.kind == "parallel" and acq.radius_cm == 30
-    assert acq.detector_shape == (24, 48) and acq.pixel_mm == (3.0, 4.0)
+    assert acq.detector_shape == (24, 48) and acq.pixel_vu_mm == (3.0, 4.0)
 
 
 def test_default_psf_line_fits_sy_lehr_with_intrinsic_resolution():

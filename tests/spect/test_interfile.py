@@ -16,7 +16,7 @@ def image():
 
 @pytest.fixture
 def acquisition():
-    return Acquisition(detector_shape=(6, 9), pixel_mm=(4.0, 3.5))
+    return Acquisition(detector_shape=(6, 9), pixel_vu_mm=(4.0, 3.5))
 
 
 def test_image_round_trip_keeps_values_and_voxel_size(tmp_path, image):

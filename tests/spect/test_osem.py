@@ -36,13 +36,14 @@ def test_osem_converges_towards_the_truth_and_callback_sees_every_iteration(syst
 def test_osem_keeps_voxels_no_ray_sees_at_zero(small_grid):
     """Two orthogonal views through a 9.6 cm wide detector see only a cross; the corners stay 0."""
     acquisition = Acquisition(n_views=2, n_heads=1, start_deg=0.0, step_deg=90.0, detector_shape=(24, 10),
-                              pixel_mm=(9.6, 9.6), radius_cm=30)
+                              pixel_vu_mm=(9.6, 9.6), radius_cm=30)
     projector = SPECTProjector(small_grid, acquisition, n_subsets=2)
     image = osem(projector, torch.ones(projector.projection_shape), n_iterations=2)
     assert float(image[:, :8, :8].abs().max()) == 0.0
     assert float(image[:, 18:22, 22:26].min()) > 0.0
 
 
+@pytest.mark.slow
 def test_additive_scatter_is_modelled_not_reconstructed(system):
     projector, _, projections = system
     scatter = 0.3 * projections.mean() * torch.ones_like(projections)

@@ -13,6 +13,7 @@ from mumap.spect.prac import prac, prac_projector
 from mumap.spect.projector import SPECTProjector
 from tests.helpers import rel_l2
 
+pytestmark = pytest.mark.slow  # every test reconstructs a phantom with OSEM and PRAC
 GRID = ImageGrid((24, 40, 48), (9.6, 9.6, 9.6))
 
 

@@ -11,10 +11,10 @@ from mumap.spect.projector import SPECTProjector
 from tests.helpers import rel_l2, smooth_random
 
 GEOMETRIES = {
-    "parallel": Acquisition(collimator=Collimator(kind="parallel"), detector_shape=(30, 56), pixel_mm=(8.0, 8.0),
+    "parallel": Acquisition(collimator=Collimator(kind="parallel"), detector_shape=(30, 56), pixel_vu_mm=(8.0, 8.0),
                             radius_cm=30.0),
     "multifocal-cardiocentric": Acquisition(collimator=Collimator(kind="multifocal"), detector_shape=(30, 56),
-                                            pixel_mm=(8.0, 8.0), rotation_centre_mm=(9.6, -19.2, 28.8)),
+                                            pixel_vu_mm=(8.0, 8.0), rotation_centre_zyx_mm=(9.6, -19.2, 28.8)),
 }
 
 
@@ -49,7 +49,7 @@ def test_multifocal_with_infinite_focal_length_is_parallel(small_grid):
     x = smooth_random(small_grid, seed=4)
     parallel = GEOMETRIES["parallel"]
     far_focus = Acquisition(collimator=Collimator(kind="multifocal", focal_length_cm=1e9),
-                            detector_shape=parallel.detector_shape, pixel_mm=parallel.pixel_mm,
+                            detector_shape=parallel.detector_shape, pixel_vu_mm=parallel.pixel_vu_mm,
                             radius_cm=parallel.radius_cm)
     a = SPECTProjector(small_grid, parallel, dtype=torch.float64).with_attenuation(mu).forward(x)
     b = SPECTProjector(small_grid, far_focus, dtype=torch.float64).with_attenuation(mu).forward(x)
@@ -67,7 +67,7 @@ def _point_projection(offset_xyz_mm: tuple[float, float, float], collimator: Col
     assert all(0 <= i < n for i, n in zip(index, grid.shape, strict=True)), "point outside the test grid"
     image[tuple(index)] = 1.0
     acq = Acquisition(collimator=collimator, n_views=1, n_heads=1, start_deg=0.0, detector_shape=(121, 241),
-                      pixel_mm=(1.0, 1.0))
+                      pixel_vu_mm=(1.0, 1.0))
     projection = SPECTProjector(grid, acq, psf=psf, dtype=torch.float64).forward(image)[0]
     return projection, acq
 

@@ -1,6 +1,6 @@
 """Benchmark: mumap's projector vs PyTomography's on the same parallel-hole problem, in one process.
 
-    python -m mumap.spect.bench [--sizes 64x64x64 128x128x64] [--repeats 5] [--prac-repeats 1]
+    python -m mumap.bench.spect [--sizes 64x64x64 128x128x64] [--repeats 5] [--prac-repeats 1]
 
 For each grid (nz×ny×nx given as X×Y×Z), on the analytic thorax with its μ-map, 34 views, PSF on:
 forward projection with attenuation, backprojection with attenuation, and a full PRAC
@@ -114,7 +114,7 @@ def inside_orbit(grid: ImageGrid, acquisition: Acquisition) -> torch.Tensor:
     detector position). Image comparisons are made inside the orbit.
     """
     _, y, x = np.meshgrid(*(grid.centres_mm(i) for i in range(3)), indexing="ij")
-    _, cy, cx = acquisition.rotation_centre_mm
+    _, cy, cx = acquisition.rotation_centre_zyx_mm
     return torch.from_numpy(np.hypot(y - cy, x - cx) < acquisition.radius_cm * 10.0)
 
 
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     last = None
     for grid in args.sizes:
         nz, ny, nx = grid.shape
-        label = f"{nx}×{ny}×{nz} ({grid.voxel_mm[2]:.1f})"
+        label = f"{nx}×{ny}×{nz} ({grid.voxel_zyx_mm[2]:.1f})"
         for name, ours, peer, diff in bench_grid(grid, args.repeats, args.prac_repeats, args.depth_subsamples):
             speedup = peer.seconds / ours.seconds
             print(f"| {label} | {name} | {ours.seconds:.3f} | {peer.seconds:.3f} | {speedup:.1f}× | "

@@ -1,10 +1,10 @@
 """Benchmark: evaluation time per study — PRAC with two μ-maps plus the LV frame and four polar maps.
 
-    python -m mumap.evaluation.bench [--size 128x128x64] [--repeats 2]
+    python -m mumap.bench.evaluation [--size 128x128x64] [--repeats 2]
 
 The study is the reference thorax phantom (:func:`mumap.data.phantom.render`, default anatomy, an LAD
-defect) on the paper's reconstruction grid, acquired without attenuation through the parallel-hole
-model and reconstructed by OSEM into an nAC image (not timed). Timed, as the report does per study:
+defect) on the paper's reconstruction grid, acquired with attenuation through the parallel-hole
+model and reconstructed by OSEM without it into an nAC image (not timed). Timed, as the report does per study:
 the PRAC system matrix, PRAC (10 iterations × 3 subsets) with the true μ-map (CTAC) and with a second
 μ-map (DLAC; here the true one scaled by 0.97, so the work is the same), the LV frame found on CTAC,
 and polar maps (512 × 512) of CTAC, DLAC, nAC and a uniform-AC image. The last line is
@@ -19,9 +19,9 @@ import time
 import numpy as np
 import torch
 
+from mumap.bench.spect import parse_size
 from mumap.data.phantom import TERRITORY_SEGMENTS, Anatomy, Defect, Uptake, render
 from mumap.evaluation.polar import find_lv, polar_map
-from mumap.spect.bench import parse_size
 from mumap.spect.geometry import Acquisition, ImageGrid
 from mumap.spect.osem import osem
 from mumap.spect.prac import prac, prac_projector
@@ -51,11 +51,11 @@ def time_study(nac: np.ndarray, mu: np.ndarray, grid: ImageGrid) -> dict[str, fl
         images[name] = prac(nac, mu_map, projector).numpy()
         seconds[f"PRAC {name}"] = time.perf_counter() - start
     start = time.perf_counter()
-    frame = find_lv(images["CTAC"], grid.voxel_mm, origin)
+    frame = find_lv(images["CTAC"], grid.voxel_zyx_mm, origin)
     seconds["LV frame"] = time.perf_counter() - start
     start = time.perf_counter()
     for image in images.values():
-        polar_map(image, frame, grid.voxel_mm, origin)
+        polar_map(image, frame, grid.voxel_zyx_mm, origin)
     seconds["4 polar maps"] = time.perf_counter() - start
     return seconds
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     runs = [time_study(nac, mu, grid) for _ in range(args.repeats)]
     steps = {name: float(np.median([run[name] for run in runs])) for name in runs[0]}
     nz, ny, nx = grid.shape
-    print(f"threads={torch.get_num_threads()} grid={nx}x{ny}x{nz} voxel={grid.voxel_mm[0]:.1f} mm "
+    print(f"threads={torch.get_num_threads()} grid={nx}x{ny}x{nz} voxel={grid.voxel_zyx_mm[0]:.1f} mm "
           f"repeats={args.repeats}")
     print("| step | s (median) |")
     print("|---|---|")

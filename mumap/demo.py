@@ -1,6 +1,6 @@
 """End-to-end physics demo: simulate an IQ·SPECT study of the analytic thorax, reconstruct, correct.
 
-    python -m mumap.spect.demo [--out outputs/spect_demo] [--counts 3e6] [--seed 0]
+    python -m mumap.demo [--out outputs/spect_demo] [--counts 3e6] [--seed 0]
 
 Steps: thorax activity + μ-map → IQ·SPECT acquisition (multifocal collimator, cardio-centric
 28 cm orbit about the heart, 34 views, attenuation, depth-dependent PSF, scatter, Poisson noise)
@@ -15,24 +15,23 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from rich.console import Console
 
-from mumap.data.phantom import MU_140KEV, Anatomy, Uptake, lv_segment_map, render
+from mumap.data.phantom import Anatomy, Uptake, lv_segment_map, render
 from mumap.spect import interfile
+from mumap.spect.attenuation import MU_140KEV
 from mumap.spect.geometry import Acquisition, Collimator, ImageGrid
 from mumap.spect.osem import osem
 from mumap.spect.prac import prac, prac_projector
 from mumap.spect.projector import SPECTProjector
 from mumap.spect.scatter import ScatterModel, tew_scatter_estimate
 from mumap.spect.simulate import simulate_acquisition
+from mumap.utils.plotting import save_figure, slice_figure
 
 
 def run(out: Path, total_counts: float, seed: int) -> dict[str, float]:
@@ -40,10 +39,10 @@ def run(out: Path, total_counts: float, seed: int) -> dict[str, float]:
     grid = ImageGrid((40, 64, 64), (6.4, 6.4, 6.4))
     anatomy = Anatomy()
     activity, mu, _ = render(grid, anatomy, Uptake())
-    heart_mm = anatomy.heart_centre_mm[::-1]  # (z, y, x)
+    heart_zyx_mm = anatomy.heart_centre_xyz_mm[::-1]  # (z, y, x)
     iq_spect = Acquisition(
-        collimator=Collimator(kind="multifocal"), rotation_centre_mm=heart_mm,
-        detector_shape=(56, 96), pixel_mm=(4.8, 4.8),
+        collimator=Collimator(kind="multifocal"), rotation_centre_zyx_mm=heart_zyx_mm,
+        detector_shape=(56, 96), pixel_vu_mm=(4.8, 4.8),
     )
     started = time.perf_counter()
     with console.status("building the IQ·SPECT system model"):
@@ -53,7 +52,7 @@ def run(out: Path, total_counts: float, seed: int) -> dict[str, float]:
         attenuating, torch.from_numpy(activity), total_counts=total_counts, scatter=ScatterModel(),
         generator=torch.Generator().manual_seed(seed),
     )
-    scatter = tew_scatter_estimate(data.lower_window, iq_spect.pixel_mm)
+    scatter = tew_scatter_estimate(data.lower_window, iq_spect.pixel_vu_mm)
     nac = osem(scanner, data.photopeak, progress=True, description="nAC OSEM 10×3")
     sc = osem(scanner, data.photopeak, additive=scatter, progress=True, description="SC OSEM 10×3")
     parallel = prac_projector(grid, iq_spect)
@@ -69,10 +68,10 @@ def run(out: Path, total_counts: float, seed: int) -> dict[str, float]:
               ("activity", "nac", "ctac", "uniform_ac")}
     out.mkdir(parents=True, exist_ok=True)
     for name, image in images.items():
-        interfile.write_image(out / f"{name}.hv", image.numpy(), grid.voxel_mm)
+        interfile.write_image(out / f"{name}.hv", image.numpy(), grid.voxel_zyx_mm)
     interfile.write_projections(out / "photopeak.hs", data.photopeak.numpy(), iq_spect)
     interfile.export_prac_for_stir(out / "stir_prac", nac.numpy(), mu, grid, iq_spect)
-    _figure(images, grid, anatomy, out / "demo.png")
+    _figure(images, grid, heart_zyx_mm, out / "demo.png")
 
     scatter_fraction = float(data.expected_scatter.sum() / (data.expected_scatter + data.expected_primary).sum())
     console.print(f"simulated {float(data.photopeak.sum()):.3g} photopeak counts, "
@@ -94,24 +93,12 @@ def _inferior_anterior_ratio(image: np.ndarray, walls: tuple[np.ndarray, np.ndar
     return float(image[inferior].mean() / image[anterior].mean())
 
 
-def _figure(images: dict[str, torch.Tensor], grid: ImageGrid, anatomy: Anatomy, path: Path) -> None:
-    """Coronal and transaxial slices through the heart of every image."""
-    iz = int(np.argmin(np.abs(grid.centres_mm(0) - anatomy.heart_centre_mm[2])))
-    iy = int(np.argmin(np.abs(grid.centres_mm(1) - anatomy.heart_centre_mm[1])))
-    fig, axes = plt.subplots(2, len(images), figsize=(3 * len(images), 6))
-    for col, (name, image) in enumerate(images.items()):
-        volume = image.numpy()
-        unit = "cm⁻¹" if name == "mu" else "counts"
-        for row, (plane, label) in enumerate(((volume[iz], "transaxial"), (volume[:, iy][::-1], "coronal"))):
-            shown = axes[row, col].imshow(plane, cmap="gray" if name == "mu" else "inferno")
-            axes[row, col].set_title(f"{name} ({label})", fontsize=9)
-            axes[row, col].axis("off")
-            fig.colorbar(shown, ax=axes[row, col], fraction=0.046, label=unit if col == 0 or name == "mu" else None)
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+def _figure(images: dict[str, torch.Tensor], grid: ImageGrid, heart_zyx_mm: Sequence[float], path: Path) -> None:
+    """Transaxial and coronal slices through the heart (``heart_zyx_mm``: z, y, x in mm) of every image."""
+    centre = [int(np.argmin(np.abs(grid.centres_mm(axis) - heart_zyx_mm[axis]))) for axis in range(3)]
+    columns = {name: (image.numpy(), "gray" if name == "mu" else "inferno", None, "cm⁻¹" if name == "mu" else "counts")
+               for name, image in images.items()}
+    save_figure(slice_figure(columns, grid.voxel_zyx_mm, centre, planes=("transaxial", "coronal")), path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> None:

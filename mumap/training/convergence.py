@@ -6,11 +6,13 @@ whose checkpoint is kept, lowest ``val/l1``) from three validation metrics, each
 validation studies:
 
 - ``val/nmae`` ≥ ``val/nmae_uniform``: the prediction is no better than a uniform μ inside the body
-  outline found from the nAC image (:mod:`mumap.evaluation.baselines`) → ``no better than uniform``;
-- ``val/contrast`` < :data:`MIN_CONTRAST`: the prediction's spread inside the body is a small fraction
-  of the true μ-map's (lungs, bone and soft tissue flattened) → ``near-constant``;
-- ``val/roughness`` > :data:`MAX_ROUGHNESS`: the prediction's total variation is several times the
-  true one's (checkerboard or speckle instead of anatomy) → ``noise``.
+  outline found from the nAC image (:func:`mumap.data.body.uniform_mu_map`) → ``no better than uniform``;
+- ``val/contrast`` < :data:`MIN_CONTRAST` (:func:`mumap.training.metrics.contrast_ratio`): the
+  prediction's spread inside the body is a small fraction of the true μ-map's (lungs, bone and soft
+  tissue flattened) → ``near-constant``;
+- ``val/roughness`` > :data:`MAX_ROUGHNESS` (:func:`mumap.training.metrics.roughness_ratio`): the
+  prediction's total variation is several times the true one's (checkerboard or speckle instead of
+  anatomy) → ``noise``.
 
 A run whose metrics are not finite at its best epoch (the losses diverged to NaN from the start) is
 ``diverged``. The 9 converged trials of the recorded quick search (``experiments/quick-random``, 8
@@ -27,38 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
-from torch import Tensor
 
 MIN_CONTRAST = 0.3
 MAX_ROUGHNESS = 2.5
-BODY_MU = 0.01  # cm⁻¹: voxels of the true μ-map (bed excluded) above this are the body
 METRICS = ("val/nmae", "val/nmae_uniform", "val/contrast", "val/roughness")
-
-
-def _body(target: Tensor) -> Tensor:
-    body = target > BODY_MU
-    if not body.any():
-        raise ValueError("the true μ-map has no voxel above 0.01 cm⁻¹ (no body)")
-    return body
-
-
-def contrast_ratio(prediction: Tensor, target: Tensor) -> Tensor:
-    """std of the predicted μ over the body of ``target`` / std of the true μ there (unitless; same shapes)."""
-    body = _body(target)
-    return prediction[body].float().std() / target[body].float().std().clamp_min(1e-8)
-
-
-def roughness_ratio(prediction: Tensor, target: Tensor) -> Tensor:
-    """Total variation of the prediction / that of the true μ-map (sum of |finite differences| along the
-    last three dimensions, whole volume; unitless). Blurring a map keeps it near 1 (edges move, their
-    height stays); speckle raises it several-fold."""
-
-    def total_variation(volume: Tensor) -> Tensor:
-        volume = volume.float()
-        return sum(volume.diff(dim=axis).abs().sum() for axis in (-3, -2, -1))
-
-    _body(target)
-    return total_variation(prediction) / total_variation(target).clamp_min(1e-8)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Importing real data: DICOM NM/CT series and NIfTI CSVs into the contract; bad input writes nothing."""
+"""Importing DICOM NM/CT series into the contract (CT μ resampled onto the SPECT grid); bad input writes nothing."""
 
 from __future__ import annotations
 
@@ -12,17 +12,9 @@ from pydicom.uid import generate_uid
 from mumap.cli import main as cli
 from mumap.data import io
 from mumap.data.dicom import import_dicom
-from mumap.data.importer import MU_WATER, hu_to_mu, import_nifti_csv
 from mumap.data.io import DatasetError
-from tests.helpers import dicom_uids, write_ct, write_nm
-
-SPECT_VOXEL, SPECT_ORIGIN = (4.8, 4.8, 4.8), (-48.0, -76.8, -76.8)  # (z, y, x) mm
-
-
-def _cylinder(shape, voxel, origin, radius_mm=60.0) -> np.ndarray:
-    _, y, x = np.meshgrid(*(o + np.arange(n) * h for n, h, o in zip(shape, voxel, origin, strict=True)),
-                          indexing="ij")
-    return np.hypot(x, y) < radius_mm
+from mumap.spect.attenuation import MU_WATER_140KEV
+from tests.helpers import SPECT_ORIGIN, SPECT_VOXEL, cylinder, dicom_uids, write_ct, write_nm
 
 
 @pytest.fixture
@@ -30,22 +22,18 @@ def dicom_folder(tmp_path) -> Path:
     """Patient A: nAC + SC (stress) and a CT μ-map on a finer, shorter grid; patient B: nAC, vendor AC, NM μ-map."""
     root = tmp_path / "dicom"
     root.mkdir()
-    body = _cylinder((20, 32, 32), SPECT_VOXEL, SPECT_ORIGIN).astype(float)
+    body = cylinder((20, 32, 32), SPECT_VOXEL, SPECT_ORIGIN).astype(float)
     a = dicom_uids("PA")
     write_nm(root / "a_nac.dcm", 5.0 * body, "MPI stress IRNC", a)
     write_nm(root / "a_sc.dcm", 4.0 * body, "MPI stress IRNC SC", a)
-    hu = np.where(_cylinder((16, 64, 64), (3.0, 2.4, 2.4), (-30.0, -76.8, -76.8)), 0.0, -1000.0)
+    hu = np.where(cylinder((16, 64, 64), (3.0, 2.4, 2.4), (-30.0, -76.8, -76.8)), 0.0, -1000.0)
     write_ct(root / "a_ct", hu, a)
     b = dicom_uids("PB")
     write_nm(root / "b_nac.dcm", 3.0 * body, "rest NAC", b)
     write_nm(root / "b_ac.dcm", 9.0 * body, "rest IRAC", b)
-    write_nm(root / "b_mu.dcm", MU_WATER * body, "mumap", b, slope=1e-4)
+    write_nm(root / "b_mu.dcm", MU_WATER_140KEV * body, "mumap", b, slope=1e-4)
     (root / "notes.txt").write_text("not DICOM")
     return root
-
-
-def test_hu_to_mu_is_the_documented_bilinear_model():
-    np.testing.assert_allclose(hu_to_mu(np.array([-1000.0, 0.0, 1900.0])), [0.0, MU_WATER, 0.291], atol=1e-3)
 
 
 def test_dicom_import_writes_the_contract(dicom_folder, tmp_path):
@@ -63,10 +51,10 @@ def test_dicom_import_writes_the_contract(dicom_folder, tmp_path):
     assert nac.shape == mu.shape == (10, 32, 32)
     assert mu_voxel == pytest.approx(SPECT_VOXEL) and voxel == pytest.approx(SPECT_VOXEL)
     assert origin[0] == pytest.approx(-28.8) and mu_origin == pytest.approx(origin)
-    assert mu[5, 16, 16] == pytest.approx(MU_WATER, rel=1e-3) and mu[5, 0, 0] == 0.0
+    assert mu[5, 16, 16] == pytest.approx(MU_WATER_140KEV, rel=1e-3) and mu[5, 0, 0] == 0.0
     assert nac[5, 16, 16] == pytest.approx(5.0, rel=1e-3)
     mu_b, _, _ = io.load_nifti(root / b["mumap"])
-    assert mu_b.shape == (20, 32, 32) and mu_b.max() == pytest.approx(MU_WATER, rel=1e-3)
+    assert mu_b.shape == (20, 32, 32) and mu_b.max() == pytest.approx(MU_WATER_140KEV, rel=1e-3)
 
 
 def test_cli_import_reports_errors(dicom_folder, tmp_path, capsys):
@@ -76,14 +64,14 @@ def test_cli_import_reports_errors(dicom_folder, tmp_path, capsys):
 
 
 def _broken(root: Path, problem: str) -> None:
-    body = _cylinder((20, 32, 32), SPECT_VOXEL, SPECT_ORIGIN).astype(float)
+    body = cylinder((20, 32, 32), SPECT_VOXEL, SPECT_ORIGIN).astype(float)
     uids = dicom_uids("PX")
     if problem != "missing nac":
         write_nm(root / "nac.dcm", (0 if problem == "empty" else 5.0) * body, "stress NAC", uids)
     if problem == "hu where cm-1":
         write_nm(root / "mu.dcm", 1000.0 * body, "MUMAP", uids, slope=1.0)
     elif problem == "frame of reference":
-        write_nm(root / "mu.dcm", MU_WATER * body, "MUMAP", {**uids, "frame": generate_uid()}, slope=1e-4)
+        write_nm(root / "mu.dcm", MU_WATER_140KEV * body, "MUMAP", {**uids, "frame": generate_uid()}, slope=1e-4)
     elif problem == "cm-1 where hu":
         ds_folder = write_ct(root / "ct", np.zeros((16, 64, 64)), uids)
         for path in ds_folder.iterdir():  # RescaleIntercept 0 and tiny values: this "CT" holds cm⁻¹
@@ -94,7 +82,7 @@ def _broken(root: Path, problem: str) -> None:
             ds.PixelData = np.full((64, 64), 1500, dtype=np.uint16).tobytes()
             ds.save_as(path)
     else:
-        write_nm(root / "mu.dcm", MU_WATER * body, "MUMAP", uids, slope=1e-4)
+        write_nm(root / "mu.dcm", MU_WATER_140KEV * body, "MUMAP", uids, slope=1e-4)
 
 
 @pytest.mark.parametrize(("problem", "message"), [
@@ -111,27 +99,3 @@ def test_bad_dicom_gets_one_clear_error_and_writes_nothing(tmp_path, problem, me
     with pytest.raises(DatasetError, match=message):
         import_dicom(root, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.tmp").exists()
-
-
-def test_nifti_csv_import_with_hu_and_non_finite_values(tmp_path):
-    body = _cylinder((20, 32, 32), SPECT_VOXEL, SPECT_ORIGIN)
-    io.save_nifti(tmp_path / "nac.nii.gz", 5.0 * body, SPECT_VOXEL, SPECT_ORIGIN)
-    io.save_nifti(tmp_path / "ct.nii.gz", np.where(body, 0.0, -1000.0), SPECT_VOXEL, SPECT_ORIGIN)
-    listing = tmp_path / "studies.csv"
-    listing.write_text("id,patient_id,sex,nac,mumap,mumap_units\nS1,P1,F,nac.nii.gz,ct.nii.gz,HU\n")
-    studies = import_nifti_csv(listing, tmp_path / "out")
-    mu, _, _ = io.load_nifti(studies.parent / "S1" / "mumap.nii.gz")
-    assert mu.max() == pytest.approx(MU_WATER, rel=1e-3) and mu.min() == 0.0
-    with open(studies) as f:
-        assert next(csv.DictReader(f))["sex"] == "F"
-
-    bad = 5.0 * body
-    bad[3, 3, 3] = np.nan
-    io.save_nifti(tmp_path / "nan.nii.gz", bad, SPECT_VOXEL, SPECT_ORIGIN)
-    listing.write_text("id,patient_id,nac,mumap,mumap_units\nS1,P1,nan.nii.gz,ct.nii.gz,HU\n")
-    with pytest.raises(DatasetError, match=r"nan\.nii\.gz: contains non-finite values"):
-        import_nifti_csv(listing, tmp_path / "out2")
-    assert not (tmp_path / "out2").exists()
-    listing.write_text("id,nac\nS1,nac.nii.gz\n")
-    with pytest.raises(DatasetError, match=r"studies\.csv: missing column\(s\) mumap, patient_id"):
-        import_nifti_csv(listing, tmp_path / "out3")

@@ -1,5 +1,5 @@
 """Search throughput: trials/hour with 1 and with 2 local workers on one study, in one run
-(``python -m mumap.search.bench``; ``make bench`` runs it).
+(``python -m mumap.bench.search``; ``make bench`` runs it).
 
 Both searches draw the same trials (the random sampler seeds trial k by (seed, k)), so the two
 throughputs compare equal work. Each worker is a ``python train.py -m hparams=random`` process with
@@ -26,7 +26,7 @@ def run_search(workers: int, trials: int, folder: Path, overrides: list[str]) ->
     """Run ``workers`` concurrent workers on a fresh study of ``trials`` trials; returns the wall time (s)
     and the duration (s) of each complete trial."""
     command = [sys.executable, str(REPO / "train.py"), "-m", "hparams=random", f"hydra.sweeper.n_trials={trials}",
-               "logger.wandb.enabled=false", "trainer.enable_progress_bar=false", *overrides]
+               "logger.wandb=null", "trainer.enable_progress_bar=false", *overrides]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     folder.mkdir(parents=True)
     start = time.perf_counter()
@@ -45,7 +45,7 @@ def run_search(workers: int, trials: int, folder: Path, overrides: list[str]) ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mumap.search.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mumap.bench.search", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--experiment", default="quick")

@@ -1,0 +1,36 @@
+"""The evaluation report as a Lightning callback (``conf/callbacks/default.yaml``: ``callbacks.evaluation``),
+so that ``python train.py`` ends with the same report as ``evaluate.py``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from mumap.evaluation.report import FIGURES, report_split
+
+
+class PostFitEvaluation(L.Callback):
+    """After ``fit`` (rank 0): load the best checkpoint's weights, write the evaluation report of
+    ``split`` (at most ``max_studies`` studies) to ``directory``, and log its pooled metrics as
+    ``report/<metric>`` and its figures (W&B) to the run's loggers."""
+
+    def __init__(self, directory: str | Path, split: str = "test", max_studies: int | None = None):
+        self.directory, self.split, self.max_studies = Path(directory), split, max_studies
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.datamodule is None or not trainer.datamodule.splits.get(self.split):
+            return
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if best:
+            pl_module.load_state_dict(torch.load(best, map_location=pl_module.device, weights_only=False)["state_dict"])
+        metrics = report_split(trainer.datamodule.root, pl_module, self.split, self.directory, self.max_studies,
+                               f"best checkpoint `{best or 'last weights'}`", progress=False)
+        for logger in trainer.loggers:
+            logger.log_metrics({f"report/{k.replace(' ', '_')}": v for k, v in metrics.items()},
+                               step=trainer.global_step)
+            logger.save()
+            if hasattr(logger, "log_image"):
+                logger.log_image(key="report/figures", images=[str(self.directory / f"{f}.png") for f in FIGURES],
+                                 step=trainer.global_step)

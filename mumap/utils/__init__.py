@@ -1,0 +1,1 @@
+"""Helpers with no mumap imports: seeding, atomic writes, plotting."""
