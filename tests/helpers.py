@@ -17,6 +17,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from mumap.data import io
 from mumap.spect.geometry import ImageGrid
 
+SMALL_GRID = ImageGrid((24, 40, 48), (9.6, 9.6, 9.6))  # [z, y, x]: non-cubic, non-square, 9.6 mm voxels
+
 
 def smooth_random(grid: ImageGrid, seed: int = 0, radius_voxels: float | None = None) -> torch.Tensor:
     """Blurred uniform noise (float64, ≥ 0), optionally inside a transaxial circle."""

@@ -45,6 +45,7 @@ def test_the_steps_add_up_to_the_study_s_time_and_the_summary_line(monkeypatch, 
     assert float(match.group(2)) == pytest.approx(summary["polar_seconds"], abs=0.051)
 
 
+@pytest.mark.slow
 def test_the_study_is_the_attenuated_phantom_that_ctac_restores():
     """The nAC image holds a quarter of the phantom's counts (× 10³, the projections' scale); PRAC with the
     true μ-map, as timed, restores them."""

@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import pytest
 
 from mumap.data import io
 from mumap.data.body import AIR_MU_MAX, TISSUE_MU_MIN, body_outline, uniform_mu_map
 from mumap.spect.attenuation import MU_140KEV, MU_WATER_140KEV
 
 
+@pytest.mark.slow
 def test_body_outline_matches_the_true_body(tiny_cohort):
     with open(tiny_cohort / "studies.csv") as f:
         rows = list(csv.DictReader(f))

@@ -49,6 +49,7 @@ def test_point_source_lands_on_the_same_detector_bin(small_grid):
         assert abs(ours_peak[1] - peer_peak[1]) <= 1
 
 
+@pytest.mark.slow
 def test_osem_matches_pytomography(small_grid):
     """10 iterations × 3 subsets of the same attenuated, blurred projections agree within 5 %."""
     activity, mu = _objects(small_grid)["thorax"]

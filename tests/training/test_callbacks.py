@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 
 from mumap.training.callbacks import ResumableRandomness, mid_slice_figure
@@ -35,5 +36,6 @@ def test_mid_slice_figure_shows_input_prediction_truth_and_their_difference():
     assert difference_transaxial.images[0].get_array()[5, 6] == np.float32(0.075)
 
 
+@pytest.mark.slow
 def test_every_validation_epoch_leaves_its_figure(smoke_run):
     assert sorted(p.name for p in (smoke_run / "images").glob("*.png")) == ["val-epoch=000.png", "val-epoch=001.png"]

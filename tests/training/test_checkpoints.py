@@ -11,6 +11,8 @@ import torch
 from mumap.training.checkpoints import checkpoint_epoch, load_module, resolve_checkpoint, run_config, run_dir_of
 from mumap.training.modules import CGANModule
 
+pytestmark = pytest.mark.slow  # every test here trains or builds a cohort
+
 
 def test_the_best_checkpoint_is_the_one_modelcheckpoint_recorded(smoke_run):
     last = resolve_checkpoint(smoke_run, "last")

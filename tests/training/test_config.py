@@ -76,6 +76,7 @@ def _readme_example() -> tuple[dict[str, str], str]:
     return files, command
 
 
+@pytest.mark.slow
 def test_a_users_own_generator_plugs_in_from_a_config_dir_outside_conf(tiny_cohort, tmp_path):
     """Exactly the README example (its files and command), on the tiny cohort and sized to run in seconds."""
     files, command = _readme_example()

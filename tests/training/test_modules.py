@@ -19,6 +19,7 @@ def _smoke(root, output, *overrides):
                          *overrides)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("training", "channels_last"), [("cgan", False), ("distance", False), ("cgan", True)])
 def test_one_optimisation_step_changes_the_weights(tiny_cohort, tmp_path, training, channels_last):
     cfg = _smoke(tiny_cohort, tmp_path, f"training={training}", f"training.channels_last={channels_last}")
@@ -35,6 +36,7 @@ def test_one_optimisation_step_changes_the_weights(tiny_cohort, tmp_path, traini
     assert any(changed[n_generator:]) == (training == "cgan")
 
 
+@pytest.mark.slow
 def test_a_saved_model_normalises_a_raw_image_as_training_did(smoke_run, tiny_cohort):
     """The normalisation travels in the checkpoint: the model rebuilt from the run, given the raw nAC, predicts
     exactly what the datamodule's normalised volume gives; another normalisation would not."""

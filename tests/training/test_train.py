@@ -45,6 +45,7 @@ def _smoke(root: Path, output: Path, *overrides: str) -> DictConfig:
                          *overrides)
 
 
+@pytest.mark.slow
 def test_smoke_run_trains_tests_and_resumes(tiny_cohort, tmp_path):
     out = tmp_path / "run"
     cfg = _smoke(tiny_cohort, out, "trainer.max_epochs=1", "normalization=gaussian")
@@ -68,11 +69,13 @@ def test_smoke_run_trains_tests_and_resumes(tiny_cohort, tmp_path):
         run(cfg)  # a fresh run never mixes its checkpoints into an existing one
 
 
+@pytest.mark.slow
 def test_a_run_without_its_best_epoch_callback_is_refused(tiny_cohort, tmp_path):
     with pytest.raises(ValueError, match=r"callbacks\.best_epoch is required"):
         run(_smoke(tiny_cohort, tmp_path, "callbacks.best_epoch=null"))
 
 
+@pytest.mark.slow
 def test_ddp_trains_with_two_cpu_processes_over_gloo(tiny_cohort, tmp_path):
     """``trainer=ddp`` through ``train.py``: Lightning relaunches the script for rank 1, both ranks join."""
     command = [sys.executable, str(REPO / "train.py"), "experiment=smoke", "trainer=ddp", "trainer.accelerator=cpu",
@@ -87,6 +90,7 @@ def test_ddp_trains_with_two_cpu_processes_over_gloo(tiny_cohort, tmp_path):
     assert "test/nmae" in (tmp_path / "outputs" / "ddp" / "csv" / "metrics.csv").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sweep", [["model=unet4,unet5"], ["hparams=random", "hydra.sweeper.n_trials=2"]])
 def test_ddp_under_a_local_sweep_is_refused_before_anything_runs(tiny_cohort, tmp_path, sweep):
     """Lightning would relaunch ``train.py -m …`` for rank 1: a second sweep, not a second rank."""
@@ -97,6 +101,7 @@ def test_ddp_under_a_local_sweep_is_refused_before_anything_runs(tiny_cohort, tm
     assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("optuna.db"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
 def test_training_on_cpu_is_bit_reproducible(tiny_cohort, tmp_path, precision):
     weights = []
