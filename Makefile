@@ -43,7 +43,7 @@ test: setup
 	$(PY) -m pytest
 
 test-fast: setup
-	$(PY) -m pytest -m "not slow"
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow"
 
 bench: setup
 	$(PY) -m mumap.bench.spect

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from mumap.spect.geometry import ImageGrid
-from tests.helpers import compose_train
+from tests.helpers import SMALL_GRID, compose_train
 
 
 @pytest.fixture
 def small_grid() -> ImageGrid:
-    """Non-cubic, non-square 48 × 40 × 24 (x × y × z) grid of 9.6 mm voxels."""
-    return ImageGrid((24, 40, 48), (9.6, 9.6, 9.6))
+    """:data:`tests.helpers.SMALL_GRID`: non-cubic, non-square 48 × 40 × 24 (x × y × z), 9.6 mm voxels."""
+    return SMALL_GRID
 
 
 @pytest.fixture(scope="session")

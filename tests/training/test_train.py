@@ -1,8 +1,10 @@
 """Training runs: the experiments' settings, a smoke run end to end with test, report and resume, DDP,
-bit-reproducibility."""
+bit-reproducibility, and a run killed with SIGKILL that resumes to the uninterrupted result."""
 
 from __future__ import annotations
 
+import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,7 @@ from omegaconf import DictConfig
 from mumap.training.checkpoints import resolve_checkpoint
 from mumap.training.config import fast_precision
 from mumap.training.train import run
-from tests.helpers import compose_train
+from tests.helpers import compose_train, kill_when
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,3 +114,49 @@ def test_training_on_cpu_is_bit_reproducible(tiny_cohort, tmp_path, precision):
         weights.append(torch.load(tmp_path / attempt / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"])
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+
+# --- killed with SIGKILL and restarted: nothing lost or repeated, bit-identical (CPU, fp32) ---
+KILL_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _finish(command: list[str]) -> None:
+    done = subprocess.run(command, cwd=REPO, env=KILL_ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _train(root: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "train.py", "experiment=smoke", f"data.root={root}", f"hydra.run.dir={out}",
+            "trainer.max_epochs=5", "trainer.precision=32-true", "test=false", "callbacks.evaluation=null", *extra]
+
+
+def _saved_epoch(checkpoint: Path) -> int:
+    try:
+        return torch.load(checkpoint, weights_only=False)["epoch"]
+    except (FileNotFoundError, RuntimeError, EOFError):  # not written yet, or being written
+        return -1
+
+
+def _logged(run: Path) -> list[dict[str, str]]:
+    with open(run / "csv" / "metrics.csv", newline="") as f:
+        return [{k: v for k, v in row.items() if v} for row in csv.DictReader(f)]
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_to_the_uninterrupted_result(tiny_cohort, tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    _finish(_train(tiny_cohort, whole))
+    process = subprocess.Popen(_train(tiny_cohort, killed), cwd=REPO, env=KILL_ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    last = killed / "checkpoints" / "last.ckpt"
+    kill_when(process, lambda: _saved_epoch(last) >= 1)
+    assert torch.load(last, weights_only=False)["epoch"] < 4  # killed before the end
+    _finish(_train(tiny_cohort, killed, "ckpt_path=last"))
+    expected = torch.load(whole / "checkpoints" / "last.ckpt", weights_only=False)
+    resumed = torch.load(last, weights_only=False)
+    assert resumed["epoch"] == expected["epoch"] == 4 and resumed["global_step"] == expected["global_step"]
+    for name, value in expected["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][name], value), name
+    # every epoch's metrics logged once, with the very values of the uninterrupted run
+    assert [row["epoch"] for row in _logged(whole) if "val/l1" in row] == ["0", "1", "2", "3", "4"]
+    assert _logged(killed) == _logged(whole)
