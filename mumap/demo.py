@@ -47,9 +47,8 @@ def run(out: Path, total_counts: float, seed: int) -> dict[str, float]:
     started = time.perf_counter()
     with console.status("building the IQ·SPECT system model"):
         scanner = SPECTProjector(grid, iq_spect, n_subsets=3)
-        attenuating = scanner.with_attenuation(mu)
     data = simulate_acquisition(
-        attenuating, torch.from_numpy(activity), total_counts=total_counts, scatter=ScatterModel(),
+        scanner, torch.from_numpy(activity), mu, total_counts=total_counts, scatter=ScatterModel(),
         generator=torch.Generator().manual_seed(seed),
     )
     scatter = tew_scatter_estimate(data.lower_window, iq_spect.pixel_vu_mm)

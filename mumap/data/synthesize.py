@@ -1,11 +1,17 @@
 """The synthetic IQ·SPECT cohort: phantoms → acquisitions → OSEM nAC / SC / CTAC → the dataset contract.
 
-One study: render the patient's phantom, acquire it with the IQ·SPECT model (multifocal
-collimator, 28 cm cardio-centric orbit about the heart, attenuation, PSF, scatter, Poisson noise at
-clinical counts), reconstruct with OSEM 10 × 3 without attenuation (nAC), with the TEW scatter
-estimate (SC) and with the true μ-map and scatter (CTAC), crop everything to a random "CT axial
-extent" around the heart (23–82 slices of 4.8 mm in the paper: 110–394 mm) and write the study
-folder. Every study has its own random stream derived from (seed, study index), and runs on one
+One study: render the patient's phantom on a grid ``supersampling`` times finer than the
+reconstruction grid, acquire it from there with the IQ·SPECT model (multifocal collimator with its hole
+geometry's response, 28 cm cardio-centric orbit about the heart, the Symbia crystal's 53.3 × 38.7 cm field
+of view with truncation, attenuation, patient-dependent scatter in two energy windows, Poisson noise at
+clinical counts) on a detector as fine, binned to the clinical pixels; then reconstruct on the clinical
+grid — its own discretisation, not the simulator's: no inverse crime — with OSEM 10 × 3 without
+attenuation (nAC), with the TEW scatter estimate (SC) and with the μ-map averaged onto the clinical grid
+(partial-volume edges, as a CT resampled to SPECT) and the TEW estimate (CTAC), crop everything to a
+random "CT axial extent" around the heart (23–82 slices of 4.8 mm in the paper: 110–394 mm) and write
+the study folder. ``truth.json`` records the true photopeak scatter fraction and the smallest
+body-to-detector clearance; a preset whose patients cannot fit inside the orbit is refused before
+anything is built. Every study has its own random stream derived from (seed, study index), and runs on one
 thread, so a cohort is bit-identical whatever the number of workers, and a killed run resumes
 where it stopped: a study folder appears under its final name only when complete. Processes that
 build one cohort at once (DDP ranks, Slurm array tasks) take turns on a lock file in the cohort
@@ -28,9 +34,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import mumap
 from mumap.data import io
-from mumap.data.phantom import Patient, render, sample_anatomy, sample_patients, sample_uptake
+from mumap.data.body import AIR_MU_MAX
+from mumap.data.phantom import Anatomy, Patient, Uptake, render, sample_anatomy, sample_patients, sample_uptake
 from mumap.spect.attenuation import MU_140KEV
-from mumap.spect.geometry import Acquisition, Collimator, ImageGrid
+from mumap.spect.geometry import Acquisition, Collimator, ImageGrid, block_mean
 from mumap.spect.osem import osem
 from mumap.spect.projector import SPECTProjector
 from mumap.spect.scatter import LOWER_WINDOW_KEV, PHOTOPEAK_KEV, ScatterModel, tew_scatter_estimate
@@ -45,7 +52,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Preset:
-    """Cohort size and geometry. ``grid`` is the simulation and reconstruction grid."""
+    """Cohort size and geometry. ``grid`` is the reconstruction grid; the phantom is rendered and projected
+    on ``grid.refined(supersampling)`` with a detector as fine. ``detector_shape`` is the acquisition
+    matrix; only its pixels on the crystal (``field_of_view_vu_cm``) record counts."""
 
     name: str
     n_patients: int
@@ -53,11 +62,20 @@ class Preset:
     grid: ImageGrid
     detector_shape: tuple[int, int]
     pixel_vu_mm: tuple[float, float] = (4.8, 4.8)
+    field_of_view_vu_cm: tuple[float, float] = (38.7, 53.3)  # Symbia crystal, axial × transaxial
+    radius_cm: float = 28.0  # IQ·SPECT's fixed cardio-centric orbit radius
+    supersampling: int = 2
     counts: tuple[float, float] = (3e6, 6e6)  # photopeak counts per study, uniform range
     crop_mm: tuple[float, float] = (110.0, 394.0)  # CT axial extent (23–82 slices of 4.8 mm)
     defect_probability: float = 0.4
     iterations: int = 10
     subsets: int = 3
+
+    def acquisition(self, rotation_centre_zyx_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Acquisition:
+        """The IQ·SPECT acquisition of this preset about ``rotation_centre_zyx_mm`` (the heart)."""
+        return Acquisition(collimator=Collimator(kind="multifocal"), radius_cm=self.radius_cm,
+                           rotation_centre_zyx_mm=rotation_centre_zyx_mm, detector_shape=self.detector_shape,
+                           pixel_vu_mm=self.pixel_vu_mm, field_of_view_vu_cm=self.field_of_view_vu_cm)
 
 
 PRESETS = {
@@ -99,26 +117,73 @@ def plan_cohort(preset: Preset, seed: int) -> list[StudyPlan]:
     return plans
 
 
+def body_and_bed(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(body, bed)`` masks of a phantom's μ-map as rendered (exact table values, no partial volume)."""
+    bed = np.isclose(mu, MU_140KEV["bed"])
+    return (mu > AIR_MU_MAX) & ~bed, bed
+
+
+def patient_clearance_mm(preset: Preset, anatomy: Anatomy, grid: ImageGrid | None = None) -> float:
+    """Smallest body-to-detector gap (mm) of a patient in this preset's orbit, from its phantom on ``grid``."""
+    grid = grid or preset.grid
+    _, mu, _ = render(grid, anatomy, Uptake())
+    body, _ = body_and_bed(mu)
+    return preset.acquisition(anatomy.heart_centre_xyz_mm[::-1]).body_clearance_mm(grid, body)
+
+
+def check_patients_fit(preset: Preset, plans: list[StudyPlan], seed: int) -> None:
+    """Refuse a preset whose orbit would put a detector inside a patient (from a phantom at twice the voxel
+    size: ±1 voxel of the exact clearance, which each study records from its fine phantom)."""
+    coarse = ImageGrid(tuple(max(n // 2, 1) for n in preset.grid.shape), tuple(2 * h for h in preset.grid.voxel_zyx_mm))
+    seen = set()
+    for plan in plans:
+        if plan.patient.patient_id in seen:
+            continue
+        seen.add(plan.patient.patient_id)
+        clearance = patient_clearance_mm(preset, patient_anatomy(plan, seed), coarse)
+        if clearance < 0:
+            p = plan.patient
+            raise ValueError(
+                f"preset {preset.name!r}: patient {p.patient_id} ({p.sex}, {p.height_cm} cm, {p.weight_kg} kg) does "
+                f"not fit in the {preset.radius_cm} cm orbit: a detector would be {-clearance:.0f} mm inside the "
+                f"body; use a larger radius_cm or smaller patients"
+            )
+
+
+def patient_anatomy(plan: StudyPlan, seed: int) -> Anatomy:
+    """The anatomy of a study's patient: the same for all studies of that patient."""
+    return sample_anatomy(plan.patient, np.random.default_rng([seed, 1, int(plan.patient.patient_id[1:])]))
+
+
 def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path, montage: bool = False) -> dict:
     """Simulate, reconstruct and write one study into ``study_dir`` (atomically); returns its csv row."""
     torch.set_num_threads(1)
-    patient_rng = np.random.default_rng([seed, 1, int(plan.patient.patient_id[1:])])
     study_rng = np.random.default_rng([seed, 2, plan.index])
-    anatomy = sample_anatomy(plan.patient, patient_rng)
+    anatomy = patient_anatomy(plan, seed)
     uptake = sample_uptake(plan.protocol, study_rng, preset.defect_probability)
-    grid = preset.grid
-    activity, mu, truth = render(grid, anatomy, uptake)
+    grid, factor = preset.grid, preset.supersampling
+    fine_grid = grid.refined(factor)
+    activity, fine_mu, truth = render(fine_grid, anatomy, uptake)
+    fine_body, fine_bed = body_and_bed(fine_mu)
+    mu = block_mean(fine_mu, factor).astype(np.float32)
+    bed = (block_mean(fine_bed, factor) > 0) & (block_mean(fine_body, factor) < 0.5)
 
-    acquisition = Acquisition(
-        collimator=Collimator(kind="multifocal"), rotation_centre_zyx_mm=anatomy.heart_centre_xyz_mm[::-1],
-        detector_shape=preset.detector_shape, pixel_vu_mm=preset.pixel_vu_mm,
-    )
+    acquisition = preset.acquisition(anatomy.heart_centre_xyz_mm[::-1])
+    clearance_mm = acquisition.body_clearance_mm(fine_grid, fine_body)
+    if clearance_mm < 0:
+        raise ValueError(f"{study_dir}: a detector of the {preset.radius_cm} cm orbit lies {-clearance_mm:.0f} mm "
+                         f"inside patient {plan.patient.patient_id}")
+    # two sub-samples per fine voxel: the same quadrature step (¼ of a clinical voxel) as the reconstruction
+    simulator = SPECTProjector(fine_grid, acquisition.supersampled(factor), n_subsets=acquisition.n_views,
+                               depth_subsamples=2)
+    counts = float(study_rng.uniform(*preset.counts))
+    data = simulate_acquisition(simulator, activity, fine_mu, total_counts=counts, scatter=ScatterModel(),
+                                detector_binning=factor,
+                                generator=torch.Generator().manual_seed(int(study_rng.integers(2**62))))
+    del simulator
+    scatter = tew_scatter_estimate(data.lower_window, acquisition.pixel_vu_mm)
     scanner = SPECTProjector(grid, acquisition, n_subsets=preset.subsets)
     attenuating = scanner.with_attenuation(mu)
-    counts = float(study_rng.uniform(*preset.counts))
-    data = simulate_acquisition(attenuating, torch.from_numpy(activity), total_counts=counts, scatter=ScatterModel(),
-                                generator=torch.Generator().manual_seed(int(study_rng.integers(2**62))))
-    scatter = tew_scatter_estimate(data.lower_window, acquisition.pixel_vu_mm)
     recon = {
         "nac": osem(scanner, data.photopeak, n_iterations=preset.iterations),
         "sc": osem(scanner, data.photopeak, additive=scatter, n_iterations=preset.iterations),
@@ -128,7 +193,7 @@ def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path
     first, last = _ct_extent(grid, anatomy.heart_centre_xyz_mm[2], preset.crop_mm, study_rng)
     images = {name: image.numpy()[first:last] for name, image in recon.items()}
     images["mumap"] = mu[first:last]
-    images["bed"] = np.isclose(mu, MU_140KEV["bed"])[first:last].astype(np.uint8)
+    images["bed"] = bed[first:last].astype(np.uint8)
     origin_zyx_mm = (float(grid.centres_mm(0)[first]), float(grid.centres_mm(1)[0]), float(grid.centres_mm(2)[0]))
 
     # <id>.tmp: what a resumed run clears (_synthesize_locked) before it builds the missing studies
@@ -141,20 +206,23 @@ def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path
                             angles_deg=acquisition.angles_deg)
         meta = {"study_id": plan.study_id, "patient": asdict(plan.patient), "protocol": plan.protocol,
                 "counts": counts, "anatomy": asdict(anatomy), "uptake": asdict(uptake), "lv": truth.to_dict(),
-                "slices": [first, last], "acquisition": _acquisition_dict(acquisition)}
+                "slices": [first, last], "acquisition": _acquisition_dict(acquisition),
+                "scatter_fraction": round(data.scatter_fraction, 6), "clearance_mm": round(clearance_mm, 1)}
         (tmp / "truth.json").write_text(json.dumps(meta, indent=1))
         if montage:
             from mumap.data.montage import study_montage
 
             study_montage(tmp, tmp / "montage.png", data.photopeak.numpy())
-    return study_row(plan, study_dir.name)
+    return study_row(plan, study_dir)
 
 
-def study_row(plan: StudyPlan, folder: str) -> dict:
-    """The ``studies.csv`` row of a study written to ``<root>/<folder>``."""
-    p = plan.patient
+def study_row(plan: StudyPlan, study_dir: Path) -> dict:
+    """The ``studies.csv`` row of a study written to ``study_dir`` (its ``truth.json`` gives the clearance)."""
+    p, folder = plan.patient, study_dir.name
+    truth = json.loads((study_dir / "truth.json").read_text())
     row = {"id": plan.study_id, "patient_id": p.patient_id, "protocol": plan.protocol, "sex": p.sex, "age": p.age,
-           "height_cm": p.height_cm, "weight_kg": p.weight_kg, "split": plan.split}
+           "height_cm": p.height_cm, "weight_kg": p.weight_kg, "split": plan.split,
+           "clearance_mm": truth["clearance_mm"]}
     row.update({name: f"{folder}/{name}.nii.gz" for name in IMAGE_FILES})
     row.update({"projections": f"{folder}/projections.npz", "truth": f"{folder}/truth.json"})
     return row
@@ -194,6 +262,8 @@ def _synthesize_locked(preset: Preset, out: Path, seed: int, workers: int, monta
         shutil.rmtree(stale)
     plans = plan_cohort(preset, seed)
     todo = [plan for plan in plans if not (out / plan.study_id).is_dir()]
+    if todo:
+        check_patients_fit(preset, plans, seed)
     threads = torch.get_num_threads()  # each study runs on one thread (bit-identical results)
     with Progress(TextColumn(f"synthesizing {preset.name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), disable=not progress) as bar:
@@ -212,7 +282,7 @@ def _synthesize_locked(preset: Preset, out: Path, seed: int, workers: int, monta
                         bar.advance(task)
         finally:
             torch.set_num_threads(threads)
-    rows = [study_row(plan, plan.study_id) for plan in plans]
+    rows = [study_row(plan, out / plan.study_id) for plan in plans]
     return write_csv_atomic(out / "studies.csv", rows)
 
 
@@ -236,8 +306,9 @@ def _acquisition_dict(acquisition: Acquisition) -> dict:
 
 
 def _dataset_description(preset: Preset, seed: int) -> dict:
-    template = Acquisition(collimator=Collimator(kind="multifocal"), detector_shape=preset.detector_shape,
-                           pixel_vu_mm=preset.pixel_vu_mm)
+    template = preset.acquisition()
+    scatter = ScatterModel()
+    fine = preset.grid.refined(preset.supersampling)
     return {
         "generator": f"mumap {mumap.__version__} synthetic IQ·SPECT cohort",
         "preset": preset.name,
@@ -245,7 +316,19 @@ def _dataset_description(preset: Preset, seed: int) -> dict:
         "n_patients": preset.n_patients,
         "n_studies": preset.n_studies,
         "voxel_zyx_mm": list(preset.grid.voxel_zyx_mm),
-        "simulation_grid": list(preset.grid.shape),
+        "reconstruction_grid": list(preset.grid.shape),
+        "simulation": {
+            "grid": list(fine.shape), "voxel_zyx_mm": list(fine.voxel_zyx_mm),
+            "detector_shape": list(template.supersampled(preset.supersampling).detector_shape),
+            "binned_by": preset.supersampling,
+            "collimator_response": "hole geometry d(l_e + t)/l_e in the patient, magnified onto the detector, "
+                                   "intrinsic FWHM added there (mumap.spect.geometry.Collimator)",
+            "scatter": {"model": "build-up along each ray from the μ-map's optical depth, Klein–Nishina window "
+                                 "split, energy resolution (mumap.spect.scatter.ScatterModel)",
+                        **asdict(scatter), "single_scatter_ratio": scatter.single_scatter_ratio,
+                        "primary_spill": scatter.primary_spill},
+            "mumap": "the fine phantom's μ averaged onto the reconstruction grid (partial volume)",
+        },
         "axis_order": "NIfTI (x, y, z) on disk, RAS affine in mm; mumap arrays are [z, y, x]",
         "energy_keV": 140.5,
         "windows_keV": {"photopeak": list(PHOTOPEAK_KEV), "lower_scatter": list(LOWER_WINDOW_KEV)},

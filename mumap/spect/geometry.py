@@ -19,7 +19,7 @@ Conventions (used everywhere in mumap):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -50,36 +50,73 @@ class ImageGrid:
         n, h = self.shape[axis], self.voxel_zyx_mm[axis]
         return (np.arange(n) - (n - 1) / 2) * h
 
+    def refined(self, factor: int) -> ImageGrid:
+        """The grid of the same extent with each voxel split into ``factor``³: :func:`block_mean` comes back."""
+        if factor < 1:
+            raise ValueError(f"refinement factor must be >= 1, got {factor}")
+        return ImageGrid(tuple(n * factor for n in self.shape), tuple(h / factor for h in self.voxel_zyx_mm))
+
+
+def block_mean(volume: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over ``factor``³ blocks: a volume on ``grid.refined(factor)`` → on ``grid`` (partial volume)."""
+    if factor == 1:
+        return volume
+    nz, ny, nx = (n // factor for n in volume.shape)
+    if (nz * factor, ny * factor, nx * factor) != volume.shape:
+        raise ValueError(f"a volume of shape {volume.shape} does not split into {factor}³ blocks")
+    return volume.reshape(nz, factor, ny, factor, nx, factor).mean(axis=(1, 3, 5))
+
+
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+
 
 @dataclass(frozen=True)
 class Collimator:
-    """Parallel-hole or IQ·SPECT-style multifocal (SMARTZOOM-like) collimator.
+    """Parallel-hole or IQ·SPECT-style multifocal (SMARTZOOM-like) collimator, and its response.
 
-    The multifocal collimator converges towards the detector centre with focal length
+    **Ray geometry.** The multifocal collimator converges towards the detector centre with focal length
     ``F(s) = F0 / w(s)``, ``w(s) = (1 − (s/L)²)²`` for ``|s| < L`` and parallel beyond, separately
     along u (``L = zoom_half_width_cm[1]``) and v (``L = zoom_half_width_cm[0]``). The ray slope is
     ``g(s) = s / F(s)``: it is smooth (C¹), equals ``s/F0`` near the centre and fades to 0 at the
     edges, so the centre is magnified by ``F0 / (F0 − t)`` at depth ``t`` and the edges are
-    near-parallel. ``F → ∞`` gives the parallel collimator.
+    near-parallel. ``F → ∞`` gives the parallel collimator. Defaults (vendor values are not public):
+    ``focal_length_cm = 56`` (a point at the 28 cm cardio-centric radius is magnified 2× at the
+    detector centre, the figure quoted for IQ·SPECT); ``zoom_half_width_cm = (19.35, 26.65)``, half of the
+    Symbia detector's 38.7 × 53.3 cm field of view, so that the convergence fades out at the crystal edges.
 
-    Defaults (vendor values are not public):
+    **Response (collimator–detector PSF), derived in the patient frame.** Depth ``t`` is the distance
+    from the collimator face (the model's detector plane, where ``s`` and the pixels are measured).
 
-    * ``focal_length_cm = 56``: a point at the 28 cm cardio-centric radius is magnified 2× at the
-      detector centre, the figure quoted for IQ·SPECT.
-    * ``zoom_half_width_cm = (19.35, 26.65)``: half of the Symbia detector's 38.7 × 53.3 cm field
-      of view, so that the convergence fades out exactly at the crystal edges.
-    * PSF ``σ(t) = psf_sigma0_cm + psf_slope·t`` (Gaussian σ at the detector, cm): the SY-LEHR hole
-      geometry in PyTomography's ``collim.col`` (hole 1.11 mm, septa 24.05 mm, lead μ = 28.3 cm⁻¹
-      at 140.5 keV: geometric σ = 0.0202·t + 0.0471 cm) with the 3.8 mm FWHM intrinsic resolution
-      added in quadrature, replaced by its least-squares line over 10–50 cm: σ0 = 0.092 cm,
-      slope 0.0194 (within 4 % of the quadrature sum there; ``tests/spect/test_geometry.py``).
+    * Parallel holes of diameter ``d`` and length ``l`` (Anger 1964; Cherry, Sorenson & Phelps,
+      *Physics in Nuclear Medicine*, 4th ed., eq. 14-6): geometric FWHM ``R_g(t) = d·(l_e + t)/l_e`` with
+      the effective length ``l_e = l − 2/μ_Pb`` (septal penetration). This is PyTomography's
+      ``get_psfmeta_from_scanner_params`` model; the defaults are its ``collim.col`` entry SY-LEHR
+      (Siemens Symbia low-energy high-resolution: d = 1.11 mm, septa 0.16 mm, l = 24.05 mm) and the NIST
+      μ of lead at 140.5 keV from PyTomography's table (28.3 cm⁻¹).
+    * Converging holes: a central projection from the focal point maps a converging collimator onto a
+      parallel one (lines through the focus become parallel, the face stays put). For holes that taper
+      with their convergence (diameter ``d`` at the face), the geometric FWHM on the detector is
+      ``R_g(t)·M`` with the local magnification ``M(s, t) = 1/(1 − t·g'(s))`` — referred back to the patient
+      (÷ M) it is the parallel ``R_g(t)``: convergence buys sensitivity, not geometric resolution (Cherry
+      et al., §14.C.4, give the same to within their ``1 − l/(2(F + l))`` factor, ≤ 2 % here; the
+      obliquity ``1/cos θ`` of the outer holes is ≤ 1 % for this collimator and is neglected).
+    * The intrinsic resolution ``R_i`` (Symbia: 3.8 mm FWHM at 140 keV, vendor data sheet) blurs the
+      detector image, so it adds in quadrature there: ``σ_det(s, t) = √((R_g(t)·M)² + R_i²) / 2.355``
+      (cm on the detector), and ``FWHM_patient(s, t) = √(R_g(t)² + (R_i/M)²)``: a magnified region sees
+      the crystal's blur shrunk, which is where the converging collimator's resolution gain comes from.
+    * The hole pattern's septa only set the sensitivity (``septa_cm`` is kept for the record); the
+      crystal sits a few cm behind the face, which changes the magnification by ≈ (F + l)/F ≈ 4 % and is
+      folded into the pixel size.
     """
 
     kind: Literal["parallel", "multifocal"] = "parallel"
     focal_length_cm: float = 56.0
     zoom_half_width_cm: tuple[float, float] = (19.35, 26.65)
-    psf_sigma0_cm: float = 0.092
-    psf_slope: float = 0.0194
+    hole_diameter_cm: float = 0.111
+    hole_length_cm: float = 2.405
+    septa_cm: float = 0.016
+    lead_mu_per_cm: float = 28.3
+    intrinsic_fwhm_cm: float = 0.38
 
     def __post_init__(self) -> None:
         if self.kind not in ("parallel", "multifocal"):
@@ -88,8 +125,18 @@ class Collimator:
             raise ValueError(f"Collimator.focal_length_cm must be > 0 cm, got {self.focal_length_cm}")
         if min(self.zoom_half_width_cm) <= 0:
             raise ValueError(f"Collimator.zoom_half_width_cm must be > 0 cm, got {self.zoom_half_width_cm}")
-        if self.psf_sigma0_cm < 0 or self.psf_slope < 0:
-            raise ValueError("Collimator PSF parameters psf_sigma0_cm and psf_slope must be >= 0")
+        if self.hole_diameter_cm < 0 or self.intrinsic_fwhm_cm < 0 or self.septa_cm < 0:
+            raise ValueError("Collimator hole_diameter_cm, septa_cm and intrinsic_fwhm_cm must be >= 0")
+        if self.lead_mu_per_cm <= 0 or self.hole_length_cm <= 2.0 / self.lead_mu_per_cm:
+            raise ValueError(
+                f"Collimator.hole_length_cm ({self.hole_length_cm}) must exceed the two mean free paths in lead "
+                f"2/μ = {2.0 / max(self.lead_mu_per_cm, 1e-9):.3g} cm"
+            )
+
+    @property
+    def effective_length_cm(self) -> float:
+        """Hole length less the septal penetration, ``l − 2/μ_Pb`` (cm)."""
+        return self.hole_length_cm - 2.0 / self.lead_mu_per_cm
 
     def ray_slope(self, s_cm: np.ndarray, axis: Literal["u", "v"]) -> np.ndarray:
         """Ray slope ``g(s)`` (dimensionless, towards the centre) at detector offset ``s`` (cm)."""
@@ -100,16 +147,40 @@ class Collimator:
         fade = np.clip(1.0 - (s / half_width) ** 2, 0.0, None) ** 2
         return s * fade / self.focal_length_cm
 
-    def magnification(self, s_cm: np.ndarray, depth_cm: float, axis: Literal["u", "v"]) -> np.ndarray:
-        """Local linear magnification ``ds/dx = 1 / (1 − t·g'(s))`` of the ray at ``s`` at depth ``t``."""
+    def magnification(self, s_cm: np.ndarray, depth_cm: np.ndarray, axis: Literal["u", "v"]) -> np.ndarray:
+        """Local linear magnification ``ds/dx = 1 / (1 − t·g'(s))`` of the ray at ``s`` at depth ``t`` (broadcast)."""
         s = np.asarray(s_cm, dtype=np.float64)
         eps = 1e-4
         dg = (self.ray_slope(s + eps, axis) - self.ray_slope(s - eps, axis)) / (2 * eps)
-        return 1.0 / (1.0 - depth_cm * dg)
+        return 1.0 / (1.0 - np.asarray(depth_cm, dtype=np.float64) * dg)
 
-    def psf_sigma_cm(self, depth_cm: np.ndarray) -> np.ndarray:
-        """Gaussian σ (cm, at the detector) of the collimator–detector response at depth ``t`` (cm)."""
-        return self.psf_sigma0_cm + self.psf_slope * np.asarray(depth_cm, dtype=np.float64)
+    def geometric_fwhm_cm(self, depth_cm: np.ndarray) -> np.ndarray:
+        """Geometric FWHM (cm) in the patient at depth ``t`` from the face: ``d·(l_e + t)/l_e``."""
+        length = self.effective_length_cm
+        return self.hole_diameter_cm * (length + np.asarray(depth_cm, dtype=np.float64)) / length
+
+    def detector_sigma_cm(self, s_cm: np.ndarray, depth_cm: np.ndarray, axis: Literal["u", "v"],
+                          extra_fwhm_cm: float = 0.0) -> np.ndarray:
+        """Gaussian σ (cm, on the detector) of the response to a point at depth ``t`` on the ray through ``s``.
+
+        ``extra_fwhm_cm`` is a further blur in the patient plane (a scatter kernel), magnified like the
+        geometric one. Broadcasts ``s_cm`` against ``depth_cm``.
+        """
+        magnification = self.magnification(s_cm, depth_cm, axis)
+        patient = np.hypot(self.geometric_fwhm_cm(depth_cm), extra_fwhm_cm)
+        return np.hypot(patient * magnification, self.intrinsic_fwhm_cm) / FWHM_PER_SIGMA
+
+    def patient_fwhm_cm(self, s_cm: np.ndarray, depth_cm: np.ndarray, axis: Literal["u", "v"]) -> np.ndarray:
+        """System FWHM (cm) referred to the patient: ``√(R_g(t)² + (R_i/M)²)``."""
+        magnification = self.magnification(s_cm, depth_cm, axis)
+        return np.hypot(self.geometric_fwhm_cm(depth_cm), self.intrinsic_fwhm_cm / magnification)
+
+    def linear_sigma_fit(self, depths_cm: tuple[float, float] = (10.0, 50.0)) -> tuple[float, float]:
+        """``(slope, σ0 in cm)`` of the least-squares line through the parallel detector σ(t) over ``depths_cm``:
+        the form STIR's SPECTUB takes (``collimator slope``, ``collimator sigma 0(cm)``)."""
+        depth = np.linspace(*depths_cm, 41)
+        slope, sigma0 = np.polyfit(depth, replace(self, kind="parallel").detector_sigma_cm(0.0, depth, "u"), 1)
+        return float(slope), float(sigma0)
 
 
 @dataclass(frozen=True)
@@ -120,8 +191,11 @@ class Acquisition:
     (208° orbit), fixed 28 cm radius about the rotation centre. The exact vendor start angle is
     not public: the views are centred on LAO 45° (θ from −54° to 144°). ``rotation_centre_zyx_mm``
     is the (z, y, x) offset in mm of the rotation centre from the image-grid centre (the heart, for a
-    cardio-centric orbit); the detector centre faces it. Detector ``shape`` = (rows, columns) of
-    ``pixel_vu_mm`` = (dv, du) mm.
+    cardio-centric orbit); the detector centre faces it. The acquisition matrix ``detector_shape`` =
+    (rows, columns) of ``pixel_vu_mm`` = (dv, du) mm may be larger than the crystal: only the parts of
+    pixels that lie inside ``field_of_view_vu_cm`` (the Symbia crystal's 38.7 × 53.3 cm useful field of view,
+    vendor data sheet) record counts, so a body wider than the crystal is truncated; ``None`` is an
+    unbounded detector (PRAC's virtual parallel geometry).
     """
 
     collimator: Collimator = field(default_factory=Collimator)
@@ -133,8 +207,12 @@ class Acquisition:
     rotation_centre_zyx_mm: Vec3 = (0.0, 0.0, 0.0)
     detector_shape: tuple[int, int] = (128, 128)
     pixel_vu_mm: tuple[float, float] = (4.8, 4.8)
+    field_of_view_vu_cm: tuple[float, float] | None = (38.7, 53.3)
 
     def __post_init__(self) -> None:
+        if self.field_of_view_vu_cm is not None and min(self.field_of_view_vu_cm) <= 0:
+            raise ValueError(
+                f"Acquisition.field_of_view_vu_cm must be positive sizes in cm, got {self.field_of_view_vu_cm}")
         if self.n_views < 1:
             raise ValueError(f"Acquisition.n_views must be >= 1, got {self.n_views}")
         if self.n_heads < 1 or self.n_views % self.n_heads:
@@ -164,19 +242,52 @@ class Acquisition:
         n = self.detector_shape[i]
         return (np.arange(n) - (n - 1) / 2) * self.pixel_vu_mm[i] / 10.0
 
+    def detector_coverage(self, axis: Literal["u", "v"]) -> np.ndarray:
+        """Fraction (0–1) of each column (u) or row (v) that lies on the crystal (inside the field of view).
+
+        Fractions add up under :meth:`supersampled` and binning, so a fine detector binned to this one
+        records what this one's model expects.
+        """
+        offsets = self.detector_offsets_cm(axis)
+        if self.field_of_view_vu_cm is None:
+            return np.ones(offsets.shape)
+        pixel_cm = self.pixel_vu_mm[1 if axis == "u" else 0] / 10.0
+        half = self.field_of_view_vu_cm[1 if axis == "u" else 0] / 2.0
+        return np.clip((half - np.abs(offsets)) / pixel_cm + 0.5, 0.0, 1.0)
+
+    def body_clearance_mm(self, grid: ImageGrid, body: np.ndarray) -> float:
+        """Smallest gap (mm) between the detector face and the ``body`` mask (``[z, y, x]`` on ``grid``) over all
+        views: the orbit radius less the body's farthest reach towards each detector (voxel corners
+        included). Negative: a detector would be inside the patient."""
+        z, y, x = np.nonzero(body)
+        if z.size == 0:
+            return float("inf")
+        _, cy, cx = self.rotation_centre_zyx_mm
+        dx, dy = grid.centres_mm(2)[x] - cx, grid.centres_mm(1)[y] - cy
+        theta = np.deg2rad(self.angles_deg)
+        normal_x, normal_y = np.sin(theta), -np.cos(theta)
+        half_y, half_x = grid.voxel_zyx_mm[1] / 2, grid.voxel_zyx_mm[2] / 2
+        reach = [np.max(dx * nx + dy * ny) + half_x * abs(nx) + half_y * abs(ny)
+                 for nx, ny in zip(normal_x, normal_y, strict=True)]
+        return float(self.radius_cm * 10.0 - max(reach))
+
+    def supersampled(self, factor: int) -> Acquisition:
+        """The same acquisition on a detector of ``factor``² times as many, smaller pixels (same field of view)."""
+        if factor < 1:
+            raise ValueError(f"supersampling factor must be >= 1, got {factor}")
+        return replace(self, detector_shape=(self.detector_shape[0] * factor, self.detector_shape[1] * factor),
+                       pixel_vu_mm=(self.pixel_vu_mm[0] / factor, self.pixel_vu_mm[1] / factor))
+
     @staticmethod
     def parallel_for(grid: ImageGrid, template: Acquisition | None = None) -> Acquisition:
         """A parallel-hole acquisition whose detector pixels coincide with ``grid``'s voxels.
 
-        Angles, radius and PSF come from ``template`` (default: the IQ·SPECT defaults) and the
-        rotation centre is the grid centre. This is the model PRAC uses whatever the acquisition.
+        Angles, radius and hole geometry come from ``template`` (default: the IQ·SPECT defaults), the
+        rotation centre is the grid centre and the detector is unbounded. This is the model PRAC uses
+        whatever the acquisition.
         """
         template = template or Acquisition()
-        collimator = Collimator(
-            kind="parallel",
-            psf_sigma0_cm=template.collimator.psf_sigma0_cm,
-            psf_slope=template.collimator.psf_slope,
-        )
+        collimator = replace(template.collimator, kind="parallel")
         return Acquisition(
             collimator=collimator,
             n_views=template.n_views,
@@ -187,4 +298,5 @@ class Acquisition:
             rotation_centre_zyx_mm=(0.0, 0.0, 0.0),
             detector_shape=(grid.shape[0], grid.shape[2]),
             pixel_vu_mm=(grid.voxel_zyx_mm[0], grid.voxel_zyx_mm[2]),
+            field_of_view_vu_cm=None,
         )

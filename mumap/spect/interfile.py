@@ -201,7 +201,8 @@ def export_prac_for_stir(
     write_image(directory / "mu.hv", mu, grid.voxel_zyx_mm)
     write_image(directory / "init.hv", np.ones(grid.shape, dtype=np.float32), grid.voxel_zyx_mm)
     write_projections(directory / "template.hs", np.zeros((parallel.n_views, *parallel.detector_shape)), parallel)
-    collimator = parallel.collimator
+    # SPECTUB takes a linear σ(depth); mumap's response is √((d(l_e + t)/l_e)² + R_i²)/2.355: its best line
+    slope, sigma0 = parallel.collimator.linear_sigma_fit()
 
     def spect_ub(attenuation: str) -> list[str]:
         return [
@@ -209,8 +210,8 @@ def export_prac_for_stir(
             "Projection Matrix By Bin SPECT UB Parameters :=",
             "  maximum number of sigmas := 3.0",
             "  psf type := 3D",
-            f"  collimator slope := {collimator.psf_slope:.6g}",
-            f"  collimator sigma 0(cm) := {collimator.psf_sigma0_cm:.6g}",
+            f"  collimator slope := {slope:.6g}",
+            f"  collimator sigma 0(cm) := {sigma0:.6g}",
             f"  attenuation type := {attenuation}",
             f"  attenuation map := {'mu.hv' if attenuation != 'No' else ''}",
             "  mask type := No",

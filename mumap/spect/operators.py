@@ -19,19 +19,29 @@ import torch
 from torch import Tensor
 
 
-def gaussian_matrices(sigma_px: np.ndarray, n: int) -> np.ndarray:
-    """Dense Gaussian blur matrices ``[len(sigma_px), n, n]`` for signals of ``n`` samples.
+def gaussian_matrices(sigma_px: np.ndarray, n: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """Dense Gaussian blur matrices ``[K, n, n]`` for signals of ``n`` samples.
 
-    Row ``i`` of matrix ``k`` holds the weights a Gaussian of σ = ``sigma_px[k]`` (pixels) spreads
-    from every sample onto sample ``i``. Each column is normalised over the *infinite* lattice, so
-    counts blurred past the ends are lost, as on a finite detector. σ ≤ 0.05 px is a delta.
+    ``sigma_px`` is ``[K]`` (one σ per matrix, in samples) or ``[K, n]`` (the σ with which each *source*
+    sample ``j`` spreads: a shift-variant blur). Entry ``[k, i, j]`` is the weight sample ``j`` spreads onto
+    sample ``i``. Each column is normalised over the *infinite* lattice, so counts blurred past the ends
+    are lost, as on a finite detector; ``mask [n]`` (0–1) weights the rows by the fraction of each sample
+    that records (pixels partly or wholly off the crystal). σ ≤ 0.05 px is a delta.
     """
-    sigma = np.maximum(np.atleast_1d(np.asarray(sigma_px, dtype=np.float64)), 0.05)
+    sigma = np.maximum(np.asarray(sigma_px, dtype=np.float64), 0.05)
+    sigma = np.broadcast_to(sigma[:, None], (sigma.shape[0], n)) if sigma.ndim == 1 else sigma
+    if sigma.ndim != 2 or sigma.shape[1] != n:
+        raise ValueError(f"sigma_px must be [K] or [K, {n}], got shape {np.shape(sigma_px)}")
+    # lattice sum of the Gaussian: direct below 1 px, Poisson summation (error < e^(−8π²)) above
+    lattice = np.arange(-10, 11)
+    narrow = np.exp(-0.5 * (lattice / np.minimum(sigma, 1.0)[..., None]) ** 2).sum(-1)
+    wide = np.sqrt(2 * np.pi) * sigma * (1 + 2 * np.exp(-2 * np.pi**2 * sigma**2))
+    norm = np.where(sigma < 1.0, narrow, wide)
     offsets = np.arange(n)[:, None] - np.arange(n)[None, :]
-    reach = int(np.ceil(max(n, 8 * sigma.max())))
-    lattice = np.arange(-reach, reach + 1)
-    norm = np.exp(-0.5 * (lattice[None, :] / sigma[:, None]) ** 2).sum(axis=1)
-    return np.exp(-0.5 * (offsets[None] / sigma[:, None, None]) ** 2) / norm[:, None, None]
+    matrices = np.exp(-0.5 * (offsets[None] / sigma[:, None, :]) ** 2) / norm[:, None, :]
+    if mask is not None:
+        matrices *= np.asarray(mask, dtype=np.float64)[None, :, None]
+    return matrices
 
 
 class InPlaneSampler:
@@ -41,7 +51,7 @@ class InPlaneSampler:
     sample; a ray sample is the mean of the bilinear interpolations at its sub-samples (spread
     over one voxel along the ray, a finer quadrature of the line integral that keeps the
     per-voxel backprojection weights nearly uniform). Points outside the grid see zero. Stored as
-    a CSR matrix ``[D·U·V, ny·nx]`` and its transpose: forward and adjoint are each one sparse ×
+    a CSR matrix ``[D·U·V, ny·nx]`` and its transpose (built on first use): forward and adjoint are each one sparse ×
     dense product over all slices (the slices are the dense columns).
     """
 
@@ -63,8 +73,19 @@ class InPlaneSampler:
         cols = (yi * nx + xi).ravel()[inside]
         vals = weight.ravel()[inside]
         self.matrix = _csr(rows, cols, vals, (n_rays, ny * nx), dtype)
-        by_column = torch.argsort(cols, stable=True)
-        self.matrix_t = _csr(cols[by_column], rows[by_column], vals[by_column], (ny * nx, n_rays), dtype)
+        self._matrix_t: Tensor | None = None  # built on the first adjoint: forward-only use never pays for it
+
+    @property
+    def matrix_t(self) -> Tensor:
+        """The transpose ``[ny·nx, D·U·V]`` as a CSR matrix."""
+        if self._matrix_t is None:
+            counts = self.matrix.crow_indices().diff()
+            rows = torch.arange(self.matrix.shape[0], device=counts.device).repeat_interleave(counts)
+            cols, vals = self.matrix.col_indices(), self.matrix.values()
+            by_column = torch.argsort(cols, stable=True)
+            self._matrix_t = _csr(cols[by_column], rows[by_column], vals[by_column],
+                                  (self.matrix.shape[1], self.matrix.shape[0]), vals.dtype)
+        return self._matrix_t
 
     def forward(self, image: Tensor) -> Tensor:
         """``image [Z, ny, nx]`` → ray tensor ``[D, U, V, Z]``."""

@@ -13,23 +13,55 @@ Model, per view and detector pixel (u, v), with samples every voxel width h alon
 
 where ``f(x_d)`` is the image interpolated at the ray's d-th sample (bilinear in-plane, linear in
 z), ``ℓ`` the path length per sample (cm), the exponent the attenuation from the sample to the
-detector (half the sample's own segment included), and ``B_d`` the Gaussian collimator blur for
-the sample's distance to the detector; ``ℓ/h`` is further scaled by the detector pixel area over the
-voxel face (``du·dv / (h·dz)``). The image is in counts per voxel, so a parallel projection without
-attenuation conserves counts whatever the pixel size, and a converging collimator gains
-sensitivity as its rays crowd the magnified region.
+detector (half the sample's own segment included), and ``B_d`` the Gaussian collimator–detector
+response for the sample's distance to the detector and the ray's local magnification
+(:meth:`Collimator.detector_sigma_cm`: the hole geometry's blur in the patient, magnified onto the
+detector, with the crystal's intrinsic blur added there), which also weights each pixel by the
+fraction of it on the crystal; ``ℓ/h`` is further scaled by the detector pixel area over the voxel
+face (``du·dv / (h·dz)``). The image is in counts per voxel, so a parallel projection without
+attenuation conserves counts whatever the pixel size, and a converging collimator gains sensitivity as
+its rays crowd the magnified region.
+
+The attenuation factor ``exp(−τ)`` is the primary window's weight; :meth:`SPECTProjector.forward_windows`
+projects one image into several energy windows at once (:class:`EnergyWindows`), each weighting the ray
+samples by its own function of the optical depth ``τ`` to the detector and widening the response by its
+own kernel (the scatter model of :mod:`mumap.spect.scatter`).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from mumap.spect.geometry import Acquisition, ImageGrid
+from mumap.spect.geometry import FWHM_PER_SIGMA, Acquisition, ImageGrid
 from mumap.spect.operators import AxialSampler, DepthBlur, InPlaneSampler, RayFactor, gaussian_matrices
+
+
+class EnergyWindows(Protocol):
+    """What a set of energy windows records of a ray sample of activity ``f`` at optical depth ``τ`` (the line
+    integral of μ from the sample to the detector): window ``w`` records ``amplitudes(τ)[w]·f``, blurred by
+    the collimator response widened by ``kernels_fwhm_cm[w]`` (a Gaussian in the patient plane, magnified
+    like the geometric blur). One call gives all windows, so they can share their exponentials."""
+
+    kernels_fwhm_cm: tuple[float, ...]
+
+    def amplitudes(self, optical_depth: Tensor) -> Sequence[Tensor]: ...
+
+
+@dataclass(frozen=True)
+class PrimaryWindow:
+    """Unscattered photons only: ``exp(−τ)`` (narrow-beam attenuation), the collimator response alone."""
+
+    kernels_fwhm_cm: tuple[float, ...] = (0.0,)
+
+    def amplitudes(self, optical_depth: Tensor) -> Sequence[Tensor]:
+        return (torch.exp(-optical_depth),)
 
 
 class SPECTProjector:
@@ -92,23 +124,51 @@ class SPECTProjector:
 
     def with_attenuation(self, mu: Tensor | np.ndarray) -> SPECTProjector:
         """This projector with attenuation by ``mu`` (``[nz, ny, nx]``, cm⁻¹); geometry is shared."""
+        mu = self._checked_mu(mu)
+        attenuated = copy.copy(self)
+        attenuated.mu = mu
+        attenuated._factors = [RayFactor(self._weighted(self._optical_depth(k, mu).neg_().exp_()))
+                               for k in range(self.n_subsets)]
+        return attenuated
+
+    def forward_windows(self, image: Tensor | np.ndarray, mu: Tensor | np.ndarray | None,
+                        windows: EnergyWindows) -> list[Tensor]:
+        """Project ``image [nz, ny, nx]`` into each energy window → ``[n_views, rows, columns]`` each.
+
+        ``mu`` (cm⁻¹) gives the optical depths (``None``: no attenuating medium, τ = 0). The rays are
+        sampled once per subset and nothing per window is cached, so memory stays at one subset's rays:
+        build a one-view-per-subset projector for large grids. Must be attenuation-free itself.
+        """
+        if self.mu is not None:
+            raise ValueError("forward_windows takes μ itself: call it on the attenuation-free projector")
+        image = self.as_image(image, "image")
+        mu = None if mu is None else self._checked_mu(mu)
+        blurs = [self._depth_blur(fwhm) for fwhm in windows.kernels_fwhm_cm]
+        outputs = [torch.empty(self.projection_shape, dtype=self.dtype, device=self.device) for _ in blurs]
+        for k, views in enumerate(self.subsets):
+            rays = self._axial_forward(self._samplers[k].forward(image))
+            depth = torch.zeros_like(rays) if mu is None else self._optical_depth(k, mu)
+            for amplitude, blur, out in zip(windows.amplitudes(depth), blurs, outputs, strict=True):
+                out[views.to(self.device)] = blur.forward(self._weighted(amplitude.mul_(rays))).permute(1, 2, 0)
+        return outputs
+
+    def _checked_mu(self, mu: Tensor | np.ndarray) -> Tensor:
         mu = self.as_image(mu, "mu")
         if torch.any(mu < 0):
             raise ValueError("attenuation map has negative values: μ must be in cm⁻¹ and >= 0")
-        attenuated = copy.copy(self)
-        attenuated.mu = mu
-        path = self._tensor(self._path_cm[None, :, None, :])
-        attenuated._factors = []
-        for sampler in self._samplers:
-            mu_rays = self._axial_forward(sampler.forward(mu)).mul_(path)
-            # line integral from each sample to the detector (depth index grows towards it):
-            # exponent −(Σ_{d' ≥ d} − ½·own) = cumsum − total − ½·own
-            exponent = mu_rays.cumsum(0).sub_(mu_rays.sum(0, keepdim=True)).sub_(mu_rays, alpha=0.5)
-            survival = exponent.exp_()
-            if self._ray_weight is not None:
-                survival.mul_(self._ray_weight)
-            attenuated._factors.append(RayFactor(survival))
-        return attenuated
+        return mu
+
+    def _optical_depth(self, k: int, mu: Tensor) -> Tensor:
+        """Line integral of μ from each ray sample of subset ``k`` to the detector, ``[D, U, V, P]``.
+
+        The depth index grows towards the detector: ``τ_d = Σ_{d' > d} μℓ + ½·μℓ_d`` = total − cumsum + ½·own.
+        """
+        mu_rays = self._axial_forward(self._samplers[k].forward(mu)).mul_(self._tensor(self._path_cm[None, :, None, :]))
+        return mu_rays.sum(0, keepdim=True).sub(mu_rays.cumsum(0)).add_(mu_rays, alpha=0.5)
+
+    def _weighted(self, factor: Tensor) -> Tensor:
+        """``factor`` times the rays' path-length and pixel-area weight (in place)."""
+        return factor if self._ray_weight is None else factor.mul_(self._ray_weight)
 
     def forward(self, image: Tensor | np.ndarray, subset: int | None = None) -> Tensor:
         """Project ``image [nz, ny, nx]`` → ``[n_views_in_subset, rows, columns]`` (all views if None)."""
@@ -180,16 +240,22 @@ class SPECTProjector:
             np.add.at(weights, (d_idx[ok], p_idx[ok], z[ok]), w[ok])
         return AxialSampler(self._tensor(weights))
 
-    def _depth_blur(self) -> DepthBlur:
-        n_depths = len(self.depths_cm)
-        if not self.psf:
+    def _depth_blur(self, extra_fwhm_cm: float = 0.0) -> DepthBlur:
+        """Per-depth row and column response matrices; pixels record the fraction of them on the crystal."""
+        acq, depths = self.acquisition, self.depths_cm
+        n_depths = len(depths)
+        masks = {axis: acq.detector_coverage(axis) for axis in ("v", "u")}
+        if not self.psf and extra_fwhm_cm == 0 and all(np.all(m == 1) for m in masks.values()):
             return DepthBlur(None, None, n_depths)
-        sigma_cm = self.acquisition.collimator.psf_sigma_cm(self.depths_cm)
-        dv_mm, du_mm = self.acquisition.pixel_vu_mm
-        n_rows, n_cols = self.acquisition.detector_shape
-        rows = gaussian_matrices(sigma_cm * 10.0 / dv_mm, n_rows)
-        cols = gaussian_matrices(sigma_cm * 10.0 / du_mm, n_cols)
-        return DepthBlur(self._tensor(rows), self._tensor(cols), n_depths)
+        matrices = []
+        for axis, pixel_mm in (("v", acq.pixel_vu_mm[0]), ("u", acq.pixel_vu_mm[1])):
+            s_cm = acq.detector_offsets_cm(axis)[None, :]
+            if self.psf:
+                sigma_cm = acq.collimator.detector_sigma_cm(s_cm, depths[:, None], axis, extra_fwhm_cm)
+            else:  # no collimator response: only the channel's own kernel, magnified
+                sigma_cm = extra_fwhm_cm * acq.collimator.magnification(s_cm, depths[:, None], axis) / FWHM_PER_SIGMA
+            matrices.append(self._tensor(gaussian_matrices(sigma_cm * 10.0 / pixel_mm, s_cm.shape[1], masks[axis])))
+        return DepthBlur(*matrices, n_depths)
 
     def _tensor(self, array: np.ndarray) -> Tensor:
         return torch.as_tensor(array, dtype=self.dtype, device=self.device)

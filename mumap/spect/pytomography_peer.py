@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mumap.spect.geometry import Acquisition, ImageGrid
+from mumap.spect.geometry import FWHM_PER_SIGMA, Acquisition, Collimator, ImageGrid
 
 
 def _pytomography():
@@ -34,7 +34,7 @@ class PyTomographyPeer:
 
     def __init__(self, grid: ImageGrid, acquisition: Acquisition, *, mu: Tensor | None = None, psf: bool = True):
         pytomography = _pytomography()
-        from pytomography.metadata.SPECT import SPECTObjectMeta, SPECTProjMeta, SPECTPSFMeta
+        from pytomography.metadata.SPECT import SPECTObjectMeta, SPECTProjMeta
         from pytomography.projectors.SPECT import SPECTSystemMatrix
         from pytomography.transforms.SPECT import SPECTAttenuationTransform, SPECTPSFTransform
 
@@ -58,8 +58,7 @@ class PyTomographyPeer:
         if mu is not None:
             transforms.append(SPECTAttenuationTransform(self.to_peer(mu)))
         if psf:
-            c = acquisition.collimator
-            transforms.append(SPECTPSFTransform(SPECTPSFMeta((c.psf_slope, c.psf_sigma0_cm))))
+            transforms.append(SPECTPSFTransform(psf_meta(acquisition.collimator)))
         self.system_matrix = SPECTSystemMatrix(transforms, [], object_meta, proj_meta)
 
     def to_peer(self, image: Tensor | np.ndarray) -> Tensor:
@@ -100,6 +99,18 @@ class PyTomographyPeer:
 
         likelihood = PoissonLogLikelihood(self.system_matrix, self.to_peer_projections(projections))
         return self.from_peer_image(OSEM(likelihood)(n_iters=n_iterations, n_subsets=n_subsets))
+
+
+def psf_meta(collimator: Collimator):
+    """PyTomography's PSF metadata for a parallel ``collimator``, in the form of its own
+    ``get_psfmeta_from_scanner_params``: σ(r) = √((a·r + b)² + c²) with a = d/l_e/2.355, b = d/2.355 and the
+    intrinsic c = R_i/2.355 (cm)."""
+    from pytomography.metadata.SPECT import SPECTPSFMeta
+
+    a = collimator.hole_diameter_cm / collimator.effective_length_cm / FWHM_PER_SIGMA
+    b = collimator.hole_diameter_cm / FWHM_PER_SIGMA
+    c = collimator.intrinsic_fwhm_cm / FWHM_PER_SIGMA
+    return SPECTPSFMeta((a, b, c), sigma_fit=lambda r, a, b, c: np.sqrt((a * r + b) ** 2 + c**2))
 
 
 def pytomography_prac(

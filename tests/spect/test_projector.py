@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +17,9 @@ GEOMETRIES = {
                             radius_cm=30.0),
     "multifocal-cardiocentric": Acquisition(collimator=Collimator(kind="multifocal"), detector_shape=(30, 56),
                                             pixel_vu_mm=(8.0, 8.0), rotation_centre_zyx_mm=(9.6, -19.2, 28.8)),
+    # a crystal smaller than the matrix: edge pixels partly covered, outer ones dead
+    "multifocal-truncated": Acquisition(collimator=Collimator(kind="multifocal"), detector_shape=(30, 56),
+                                        pixel_vu_mm=(8.0, 8.0), field_of_view_vu_cm=(17.0, 30.3)),
 }
 
 
@@ -100,14 +105,52 @@ def test_parallel_point_source_projects_straight_and_conserves_counts():
     assert float(projection.sum()) == pytest.approx(1.0, rel=1e-3)
 
 
-def test_psf_width_grows_with_distance_from_the_detector():
-    collimator = Collimator(kind="parallel")
-    for y_mm, depth_cm in ((-40.0, 24.0), (60.0, 34.0)):
-        projection, acq = _point_projection((0.0, y_mm, 0.0), collimator, psf=True)
-        profile = projection.sum(0).numpy()
-        u = acq.detector_offsets_cm("u")
-        sigma = np.sqrt(profile @ u**2 / profile.sum())
-        assert sigma == pytest.approx(float(collimator.psf_sigma_cm(depth_cm)), rel=0.05)
+def _detector_fwhm_cm(collimator: Collimator, depth_cm: float) -> float:
+    """FWHM (cm) on the detector of the response to a point source on the central ray at ``depth_cm``:
+    the PSF's variance less that of the same projection without the response (voxel and interpolation)."""
+    grid = ImageGrid((5, 161, 21), (2.0, 2.0, 2.0))  # y spans ±16 cm about the rotation centre
+    image = torch.zeros(grid.shape, dtype=torch.float64)
+    image[2, 80 + round((depth_cm - 28.0) * 5), 10] = 1.0  # θ = 0: the detector is anterior, depth grows with +y
+    acq = Acquisition(collimator=collimator, n_views=1, n_heads=1, start_deg=0.0, detector_shape=(11, 521),
+                      pixel_vu_mm=(2.0, 1.0), field_of_view_vu_cm=None)
+    u = acq.detector_offsets_cm("u")
+    variances = []
+    for psf in (True, False):
+        profile = SPECTProjector(grid, acq, psf=psf, dtype=torch.float64).forward(image)[0].sum(0).numpy()
+        mean = profile @ u / profile.sum()
+        variances.append(profile @ (u - mean) ** 2 / profile.sum())
+    return float(np.sqrt(variances[0] - variances[1]) * 2.3548)
+
+
+@pytest.mark.parametrize("depth_cm", [14.0, 28.0, 42.0])
+def test_parallel_fwhm_follows_the_lehr_hole_geometry(depth_cm):
+    """SY-LEHR (d 1.11 mm, l 24.05 mm, μ_Pb 28.3 cm⁻¹) with 3.8 mm intrinsic: √((d(l_e + t)/l_e)² + R_i²)."""
+    length = 2.405 - 2 / 28.3
+    expected = np.hypot(0.111 * (length + depth_cm) / length, 0.38)
+    assert _detector_fwhm_cm(Collimator(kind="parallel"), depth_cm) == pytest.approx(expected, rel=0.10)
+
+
+@pytest.mark.parametrize("depth_cm", [13.0, 28.0, 43.0])
+def test_multifocal_fwhm_in_the_patient_follows_the_model(depth_cm):
+    """At the rotation centre and 15 cm either side of it: detector FWHM / M = √(R_g² + (R_i/M)²), M = F/(F − t)."""
+    iq = Collimator(kind="multifocal")
+    magnification = 56.0 / (56.0 - depth_cm)
+    expected = np.hypot(iq.geometric_fwhm_cm(depth_cm), 0.38 / magnification)
+    assert _detector_fwhm_cm(iq, depth_cm) / magnification == pytest.approx(expected, rel=0.10)
+
+
+def test_pixels_off_the_crystal_record_nothing():
+    """A source 22.5 cm above the rotation centre projects beyond the 38.7 cm crystal's edge (±19.35 cm)."""
+    grid = ImageGrid((121, 5, 5), (5.0, 5.0, 5.0))
+    image = torch.zeros(grid.shape, dtype=torch.float64)
+    image[60, 2, 2] = image[105, 2, 2] = 1.0  # at the centre and 22.5 cm towards the head
+    acquisition = Acquisition(n_views=1, n_heads=1, start_deg=0.0, detector_shape=(100, 11), pixel_vu_mm=(5.0, 5.0))
+    projection = SPECTProjector(grid, acquisition, dtype=torch.float64).forward(image)[0]
+    v = acquisition.detector_offsets_cm("v")
+    assert float(projection.sum()) == pytest.approx(1.0, rel=1e-3)  # only the central source is seen
+    assert float(projection[np.abs(v) > 19.35 + 0.25].sum()) == 0.0
+    unbounded = SPECTProjector(grid, replace(acquisition, field_of_view_vu_cm=None), dtype=torch.float64)
+    assert float(unbounded.forward(image)[0].sum()) == pytest.approx(2.0, rel=1e-3)
 
 
 def test_attenuation_of_a_central_source_in_a_water_cylinder():
