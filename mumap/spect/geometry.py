@@ -278,6 +278,14 @@ class Acquisition:
         return replace(self, detector_shape=(self.detector_shape[0] * factor, self.detector_shape[1] * factor),
                        pixel_vu_mm=(self.pixel_vu_mm[0] / factor, self.pixel_vu_mm[1] / factor))
 
+    def binned(self, factor: int) -> Acquisition:
+        """The same acquisition read out in blocks of ``factor`` × ``factor`` pixels (undoes :meth:`supersampled`)."""
+        rows, cols = self.detector_shape
+        if factor < 1 or rows % factor or cols % factor:
+            raise ValueError(f"a {rows} × {cols} detector does not bin by {factor}")
+        return replace(self, detector_shape=(rows // factor, cols // factor),
+                       pixel_vu_mm=(self.pixel_vu_mm[0] * factor, self.pixel_vu_mm[1] * factor))
+
     @staticmethod
     def parallel_for(grid: ImageGrid, template: Acquisition | None = None) -> Acquisition:
         """A parallel-hole acquisition whose detector pixels coincide with ``grid``'s voxels.

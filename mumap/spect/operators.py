@@ -167,6 +167,22 @@ class DepthBlur:
         return rays
 
 
+def bin_detector(projections: Tensor, factor: int) -> Tensor:
+    """Sum ``factor × factor`` blocks of detector pixels: ``[V, R·f, C·f]`` → ``[V, R, C]``."""
+    if factor == 1:
+        return projections
+    views, rows, cols = projections.shape
+    if rows % factor or cols % factor:
+        raise ValueError(f"a {rows} × {cols} detector does not bin by {factor}")
+    return projections.reshape(views, rows // factor, factor, cols // factor, factor).sum((2, 4))
+
+
+def bin_rays(rays: Tensor, factor: int) -> Tensor:
+    """Sum ``factor × factor`` blocks of detector pixels of a ray tensor: ``[D, U·f, V, P·f]`` → ``[D, U, V, P]``."""
+    d, u, v, p = rays.shape
+    return rays.reshape(d, u // factor, factor, v, p // factor, factor).sum((2, 5))
+
+
 def _csr(rows: Tensor, cols: Tensor, vals: Tensor, shape: tuple[int, int], dtype: torch.dtype) -> Tensor:
     """A CSR matrix from COO triplets already sorted by row (repeated entries add up in products)."""
     crow = torch.zeros(shape[0] + 1, dtype=torch.int64, device=rows.device)

@@ -40,7 +40,18 @@ import torch
 from torch import Tensor
 
 from mumap.spect.geometry import FWHM_PER_SIGMA, Acquisition, ImageGrid
-from mumap.spect.operators import AxialSampler, DepthBlur, InPlaneSampler, RayFactor, gaussian_matrices
+from mumap.spect.operators import (
+    AxialSampler,
+    DepthBlur,
+    InPlaneSampler,
+    RayFactor,
+    bin_detector,
+    bin_rays,
+    gaussian_matrices,
+)
+
+BROAD_KERNEL_PIXELS = 4.0
+"""A window kernel at least this many (binned) detector pixels wide is blurred after binning."""
 
 
 class EnergyWindows(Protocol):
@@ -132,24 +143,38 @@ class SPECTProjector:
         return attenuated
 
     def forward_windows(self, image: Tensor | np.ndarray, mu: Tensor | np.ndarray | None,
-                        windows: EnergyWindows) -> list[Tensor]:
+                        windows: EnergyWindows, detector_binning: int = 1) -> list[Tensor]:
         """Project ``image [nz, ny, nx]`` into each energy window → ``[n_views, rows, columns]`` each.
 
         ``mu`` (cm⁻¹) gives the optical depths (``None``: no attenuating medium, τ = 0). The rays are
         sampled once per subset and nothing per window is cached, so memory stays at one subset's rays:
         build a one-view-per-subset projector for large grids. Must be attenuation-free itself.
+        ``detector_binning`` sums blocks of that many pixels squared (a supersampled detector read out at
+        its clinical pixels). A window whose kernel spans ≥ :data:`BROAD_KERNEL_PIXELS` binned pixels is
+        binned *before* its blur, on the binned detector: 8× less work for the broad scatter windows, a
+        change far below 1 % for a blur that wide.
         """
         if self.mu is not None:
             raise ValueError("forward_windows takes μ itself: call it on the attenuation-free projector")
         image = self.as_image(image, "image")
         mu = None if mu is None else self._checked_mu(mu)
-        blurs = [self._depth_blur(fwhm) for fwhm in windows.kernels_fwhm_cm]
-        outputs = [torch.empty(self.projection_shape, dtype=self.dtype, device=self.device) for _ in blurs]
+        binned = self.acquisition.binned(detector_binning)
+        early = [detector_binning > 1 and fwhm * 10.0 >= BROAD_KERNEL_PIXELS * max(binned.pixel_vu_mm)
+                 for fwhm in windows.kernels_fwhm_cm]
+        blurs = [self._depth_blur(fwhm, binned if bin_first else self.acquisition)
+                 for fwhm, bin_first in zip(windows.kernels_fwhm_cm, early, strict=True)]
+        shape = (binned.n_views, *binned.detector_shape)
+        outputs = [torch.empty(shape, dtype=self.dtype, device=self.device) for _ in blurs]
         for k, views in enumerate(self.subsets):
             rays = self._axial_forward(self._samplers[k].forward(image))
             depth = torch.zeros_like(rays) if mu is None else self._optical_depth(k, mu)
-            for amplitude, blur, out in zip(windows.amplitudes(depth), blurs, outputs, strict=True):
-                out[views.to(self.device)] = blur.forward(self._weighted(amplitude.mul_(rays))).permute(1, 2, 0)
+            for amplitude, blur, bin_first, out in zip(windows.amplitudes(depth), blurs, early, outputs, strict=True):
+                weighted = self._weighted(amplitude.mul_(rays))  # [D, U, V, P]
+                if bin_first:
+                    detector = blur.forward(bin_rays(weighted, detector_binning)).permute(1, 2, 0)
+                else:
+                    detector = bin_detector(blur.forward(weighted).permute(1, 2, 0), detector_binning)
+                out[views.to(self.device)] = detector
         return outputs
 
     def _checked_mu(self, mu: Tensor | np.ndarray) -> Tensor:
@@ -240,9 +265,10 @@ class SPECTProjector:
             np.add.at(weights, (d_idx[ok], p_idx[ok], z[ok]), w[ok])
         return AxialSampler(self._tensor(weights))
 
-    def _depth_blur(self, extra_fwhm_cm: float = 0.0) -> DepthBlur:
-        """Per-depth row and column response matrices; pixels record the fraction of them on the crystal."""
-        acq, depths = self.acquisition, self.depths_cm
+    def _depth_blur(self, extra_fwhm_cm: float = 0.0, acquisition: Acquisition | None = None) -> DepthBlur:
+        """Per-depth row and column response matrices of ``acquisition``'s detector (default: this projector's);
+        pixels record the fraction of them on the crystal."""
+        acq, depths = acquisition or self.acquisition, self.depths_cm
         n_depths = len(depths)
         masks = {axis: acq.detector_coverage(axis) for axis in ("v", "u")}
         if not self.psf and extra_fwhm_cm == 0 and all(np.all(m == 1) for m in masks.values()):

@@ -34,16 +34,6 @@ class SimulatedAcquisition:
         return scatter / (scatter + float(self.expected_primary.sum()))
 
 
-def bin_detector(projections: Tensor, factor: int) -> Tensor:
-    """Sum ``factor × factor`` blocks of detector pixels: ``[V, R·f, C·f]`` → ``[V, R, C]``."""
-    if factor == 1:
-        return projections
-    views, rows, cols = projections.shape
-    if rows % factor or cols % factor:
-        raise ValueError(f"a {rows} × {cols} detector does not bin by {factor}")
-    return projections.reshape(views, rows // factor, factor, cols // factor, factor).sum((2, 4))
-
-
 def simulate_acquisition(
     projector: SPECTProjector,
     activity: Tensor | np.ndarray,
@@ -63,7 +53,7 @@ def simulate_acquisition(
     if total_counts <= 0:
         raise ValueError(f"total_counts must be > 0, got {total_counts}")
     windows = scatter or PrimaryWindow()
-    projected = [bin_detector(p, detector_binning) for p in projector.forward_windows(activity, mu, windows)]
+    projected = projector.forward_windows(activity, mu, windows, detector_binning)
     primary = projected[0]
     if scatter:
         peak_scatter, lower = projected[1], projected[2] + scatter.primary_spill * primary

@@ -12,10 +12,11 @@ import pytest
 import torch
 
 from mumap.spect.geometry import Acquisition, Collimator, ImageGrid, block_mean
+from mumap.spect.operators import bin_detector
 from mumap.spect.osem import osem
 from mumap.spect.projector import SPECTProjector
 from mumap.spect.scatter import ScatterModel, tew_scatter_estimate
-from mumap.spect.simulate import bin_detector, simulate_acquisition
+from mumap.spect.simulate import simulate_acquisition
 
 
 def _seeded(seed: int) -> torch.Generator:
