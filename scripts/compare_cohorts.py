@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> Path:
         for kind, (cmap, label) in KINDS.items():
             pair = [io.load_nifti(root / study_id / f"{kind}.nii.gz") for root in (args.old, args.new)]
             vmax = max(float(np.percentile(volume, 99.9)) for volume, _, _ in pair)
-            for (volume, voxel, origin), name in zip(pair, args.labels, strict=True):
+            for (volume, _, _), name in zip(pair, args.labels, strict=True):
                 columns[f"{study_id} {name} {kind}"] = (volume, cmap, vmax, label)
             if centre is None:
                 centre = _centre_index(args.new / study_id, pair[1][0].shape, pair[1][1], pair[1][2])

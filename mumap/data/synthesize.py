@@ -258,8 +258,9 @@ def _synthesize_locked(preset: Preset, out: Path, seed: int, workers: int, monta
             raise ValueError(f"{manifest}: {out} holds preset {existing.get('preset')!r} with seed "
                              f"{existing.get('seed')}, not {preset.name!r} with seed {seed}: choose another --out")
         if existing.get("generator") != description["generator"]:
-            raise ValueError(f"{manifest}: {out} was built by {existing.get('generator')!r}, whose simulation differs "
-                             f"from {description['generator']!r}: delete the folder to rebuild it, or choose another --out")
+            raise ValueError(f"{manifest}: {out} was built by {existing.get('generator')!r}, whose simulation "
+                             f"differs from {description['generator']!r}: delete the folder to rebuild it, or "
+                             f"choose another --out")
     write_text_atomic(manifest, json.dumps(description, indent=1))
     for stale in out.glob("*" + TMP_SUFFIX):  # half-written studies of a killed run
         shutil.rmtree(stale)
