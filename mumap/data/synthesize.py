@@ -35,13 +35,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import mumap
 from mumap.data import io
 from mumap.data.body import AIR_MU_MAX
-from mumap.data.phantom import Anatomy, Patient, Uptake, render, sample_anatomy, sample_patients, sample_uptake
+from mumap.data.phantom import (
+    Anatomy,
+    LVTruth,
+    Patient,
+    Uptake,
+    render,
+    sample_anatomy,
+    sample_patients,
+    sample_uptake,
+)
 from mumap.spect.attenuation import MU_140KEV
 from mumap.spect.geometry import Acquisition, Collimator, ImageGrid, block_mean
 from mumap.spect.osem import osem
 from mumap.spect.projector import SPECTProjector
 from mumap.spect.scatter import LOWER_WINDOW_KEV, PHOTOPEAK_KEV, ScatterModel, tew_scatter_estimate
-from mumap.spect.simulate import simulate_acquisition
+from mumap.spect.simulate import SimulatedAcquisition, simulate_acquisition
 from mumap.utils.atomic import atomic_path, write_csv_atomic, write_text_atomic
 
 IMAGE_FILES = ("nac", "sc", "ctac", "mumap", "bed")
@@ -155,32 +164,67 @@ def patient_anatomy(plan: StudyPlan, seed: int) -> Anatomy:
     return sample_anatomy(plan.patient, np.random.default_rng([seed, 1, int(plan.patient.patient_id[1:])]))
 
 
+@dataclass
+class StudyPhantom:
+    """A study's phantom: activity and μ on the fine simulation grid, the μ-map and bed mask as the clinical
+    grid sees them (partial volume), the LV truth and the smallest body-to-detector gap of its orbit."""
+
+    fine_grid: ImageGrid
+    activity: np.ndarray  # [z, y, x] on fine_grid, relative uptake (myocardium = 1)
+    fine_mu: np.ndarray  # [z, y, x] on fine_grid, cm⁻¹
+    mu: np.ndarray  # [z, y, x] on the preset's grid, cm⁻¹: fine_mu averaged
+    bed: np.ndarray  # [z, y, x] on the preset's grid, bool
+    truth: LVTruth
+    acquisition: Acquisition
+    clearance_mm: float
+
+
+def render_study(preset: Preset, anatomy: Anatomy, uptake: Uptake) -> StudyPhantom:
+    """Render a study's phantom on ``preset.grid.refined(preset.supersampling)`` and average it onto the grid.
+
+    The bed mask marks the clinical voxels that hold some pallet and less than half body.
+    """
+    factor = preset.supersampling
+    fine_grid = preset.grid.refined(factor)
+    activity, fine_mu, truth = render(fine_grid, anatomy, uptake)
+    fine_body, fine_bed = body_and_bed(fine_mu)
+    acquisition = preset.acquisition(anatomy.heart_centre_xyz_mm[::-1])
+    return StudyPhantom(
+        fine_grid, activity, fine_mu, block_mean(fine_mu, factor).astype(np.float32),
+        (block_mean(fine_bed, factor) > 0) & (block_mean(fine_body, factor) < 0.5), truth, acquisition,
+        acquisition.body_clearance_mm(fine_grid, fine_body),
+    )
+
+
+def acquire_study(preset: Preset, phantom: StudyPhantom, counts: float,
+                  generator: torch.Generator | None = None) -> SimulatedAcquisition:
+    """The IQ·SPECT acquisition of a phantom, simulated on the fine grid with a detector as fine, binned to the
+    preset's detector, with patient-dependent scatter and Poisson noise at ``counts`` photopeak counts."""
+    factor = preset.supersampling
+    # one view per subset bounds the memory to one view's rays; two sub-samples per fine voxel are the same
+    # quadrature step (¼ of a clinical voxel) as the reconstruction's four
+    # and rays are sampled only as far from the axis as the phantom reaches (the bed included)
+    support = phantom.acquisition.support_radius_cm(phantom.fine_grid, phantom.fine_mu > 0)
+    simulator = SPECTProjector(phantom.fine_grid, phantom.acquisition.supersampled(factor),
+                               n_subsets=phantom.acquisition.n_views, depth_subsamples=2, support_radius_cm=support)
+    return simulate_acquisition(simulator, phantom.activity, phantom.fine_mu, total_counts=counts,
+                                scatter=ScatterModel(), detector_binning=factor, generator=generator)
+
+
 def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path, montage: bool = False) -> dict:
     """Simulate, reconstruct and write one study into ``study_dir`` (atomically); returns its csv row."""
     torch.set_num_threads(1)
     study_rng = np.random.default_rng([seed, 2, plan.index])
     anatomy = patient_anatomy(plan, seed)
     uptake = sample_uptake(plan.protocol, study_rng, preset.defect_probability)
-    grid, factor = preset.grid, preset.supersampling
-    fine_grid = grid.refined(factor)
-    activity, fine_mu, truth = render(fine_grid, anatomy, uptake)
-    fine_body, fine_bed = body_and_bed(fine_mu)
-    mu = block_mean(fine_mu, factor).astype(np.float32)
-    bed = (block_mean(fine_bed, factor) > 0) & (block_mean(fine_body, factor) < 0.5)
-
-    acquisition = preset.acquisition(anatomy.heart_centre_xyz_mm[::-1])
-    clearance_mm = acquisition.body_clearance_mm(fine_grid, fine_body)
-    if clearance_mm < 0:
-        raise ValueError(f"{study_dir}: a detector of the {preset.radius_cm} cm orbit lies {-clearance_mm:.0f} mm "
-                         f"inside patient {plan.patient.patient_id}")
-    # two sub-samples per fine voxel: the same quadrature step (¼ of a clinical voxel) as the reconstruction
-    simulator = SPECTProjector(fine_grid, acquisition.supersampled(factor), n_subsets=acquisition.n_views,
-                               depth_subsamples=2)
+    grid = preset.grid
+    phantom = render_study(preset, anatomy, uptake)
+    if phantom.clearance_mm < 0:
+        raise ValueError(f"{study_dir}: a detector of the {preset.radius_cm} cm orbit lies "
+                         f"{-phantom.clearance_mm:.0f} mm inside patient {plan.patient.patient_id}")
     counts = float(study_rng.uniform(*preset.counts))
-    data = simulate_acquisition(simulator, activity, fine_mu, total_counts=counts, scatter=ScatterModel(),
-                                detector_binning=factor,
-                                generator=torch.Generator().manual_seed(int(study_rng.integers(2**62))))
-    del simulator
+    data = acquire_study(preset, phantom, counts, torch.Generator().manual_seed(int(study_rng.integers(2**62))))
+    acquisition, mu, truth = phantom.acquisition, phantom.mu, phantom.truth
     scatter = tew_scatter_estimate(data.lower_window, acquisition.pixel_vu_mm)
     scanner = SPECTProjector(grid, acquisition, n_subsets=preset.subsets)
     attenuating = scanner.with_attenuation(mu)
@@ -193,7 +237,7 @@ def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path
     first, last = _ct_extent(grid, anatomy.heart_centre_xyz_mm[2], preset.crop_mm, study_rng)
     images = {name: image.numpy()[first:last] for name, image in recon.items()}
     images["mumap"] = mu[first:last]
-    images["bed"] = bed[first:last].astype(np.uint8)
+    images["bed"] = phantom.bed[first:last].astype(np.uint8)
     origin_zyx_mm = (float(grid.centres_mm(0)[first]), float(grid.centres_mm(1)[0]), float(grid.centres_mm(2)[0]))
 
     # <id>.tmp: what a resumed run clears (_synthesize_locked) before it builds the missing studies
@@ -207,7 +251,7 @@ def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path
         meta = {"study_id": plan.study_id, "patient": asdict(plan.patient), "protocol": plan.protocol,
                 "counts": counts, "anatomy": asdict(anatomy), "uptake": asdict(uptake), "lv": truth.to_dict(),
                 "slices": [first, last], "acquisition": _acquisition_dict(acquisition),
-                "scatter_fraction": round(data.scatter_fraction, 6), "clearance_mm": round(clearance_mm, 1)}
+                "scatter_fraction": round(data.scatter_fraction, 6), "clearance_mm": round(phantom.clearance_mm, 1)}
         (tmp / "truth.json").write_text(json.dumps(meta, indent=1))
         if montage:
             from mumap.data.montage import study_montage

@@ -259,8 +259,8 @@ class Acquisition:
         """Smallest gap (mm) between the detector face and the ``body`` mask (``[z, y, x]`` on ``grid``) over all
         views: the orbit radius less the body's farthest reach towards each detector (voxel corners
         included). Negative: a detector would be inside the patient."""
-        z, y, x = np.nonzero(body)
-        if z.size == 0:
+        _, y, x = np.nonzero(body.any(axis=0, keepdims=True))  # the detectors are parallel to z
+        if y.size == 0:
             return float("inf")
         _, cy, cx = self.rotation_centre_zyx_mm
         dx, dy = grid.centres_mm(2)[x] - cx, grid.centres_mm(1)[y] - cy
@@ -270,6 +270,16 @@ class Acquisition:
         reach = [np.max(dx * nx + dy * ny) + half_x * abs(nx) + half_y * abs(ny)
                  for nx, ny in zip(normal_x, normal_y, strict=True)]
         return float(self.radius_cm * 10.0 - max(reach))
+
+    def support_radius_cm(self, grid: ImageGrid, support: np.ndarray) -> float:
+        """Largest in-plane distance (cm) from the rotation axis of a voxel of ``support`` (``[z, y, x]`` bool on
+        ``grid``), voxel corners included: a projector needs no ray samples beyond it."""
+        _, y, x = np.nonzero(support.any(axis=0, keepdims=True))
+        if y.size == 0:
+            return 0.0
+        _, cy, cx = self.rotation_centre_zyx_mm
+        half_diagonal = np.hypot(grid.voxel_zyx_mm[1], grid.voxel_zyx_mm[2]) / 2
+        return float(np.max(np.hypot(grid.centres_mm(2)[x] - cx, grid.centres_mm(1)[y] - cy)) + half_diagonal) / 10.0
 
     def supersampled(self, factor: int) -> Acquisition:
         """The same acquisition on a detector of ``factor``² times as many, smaller pixels (same field of view)."""

@@ -44,6 +44,12 @@ def gaussian_matrices(sigma_px: np.ndarray, n: int, mask: np.ndarray | None = No
     return matrices
 
 
+def binned_rows(matrices: np.ndarray, factor: int) -> np.ndarray:
+    """Blur matrices ``[K, n, m]`` followed by summing blocks of ``factor`` outputs: ``[K, n / factor, m]``."""
+    k, n, m = matrices.shape
+    return matrices.reshape(k, n // factor, factor, m).sum(axis=2)
+
+
 class InPlaneSampler:
     """Thick-ray bilinear interpolation of every transaxial slice at the ray samples.
 
@@ -136,7 +142,8 @@ class RayFactor:
 class DepthBlur:
     """Depth-dependent Gaussian collimator blur on the detector, then the sum over depth.
 
-    ``rows [D, P, P]`` and ``columns [D, U, U]`` are per-depth blur matrices (``None``: no blur).
+    ``rows [D, P', P]`` and ``columns [D, U', U]`` are per-depth blur matrices (``None``: no blur); they may
+    map onto fewer detector pixels than the rays have (a binned read-out, :func:`binned_rows`).
     The column blur and the depth sum are one matrix product ``[U, D·U] @ [D·U, V·P]``.
     """
 
@@ -146,16 +153,17 @@ class DepthBlur:
         self.columns = None if columns is None else columns.permute(1, 0, 2).reshape(columns.shape[1], -1).contiguous()
 
     def forward(self, rays: Tensor) -> Tensor:
-        """``[D, U, V, P]`` → detector ``[U, V, P]``."""
+        """``[D, U, V, P]`` → detector ``[U', V, P']``."""
         d, u, v, p = rays.shape
         if self.rows is not None:
             rays = torch.bmm(rays.reshape(d, u * v, p), self.rows.transpose(1, 2))
+            p = self.rows.shape[1]
         if self.columns is None:
             return rays.reshape(d, u, v, p).sum(0)
         return (self.columns @ rays.reshape(d * u, v * p)).view(-1, v, p)
 
     def adjoint(self, detector: Tensor) -> Tensor:
-        """Detector ``[U, V, P]`` → ``[D, U, V, P]``."""
+        """Detector ``[U', V, P']`` → ``[D, U, V, P]``."""
         u, v, p = detector.shape
         d = self.n_depths
         if self.columns is None:
@@ -163,24 +171,15 @@ class DepthBlur:
         else:
             rays = (self.columns.T @ detector.reshape(u, v * p)).view(d, -1, v, p)
         if self.rows is not None:
-            rays = torch.bmm(rays.reshape(d, -1, p), self.rows).view(d, -1, v, p)
+            rays = torch.bmm(rays.reshape(d, -1, p), self.rows).view(d, -1, v, self.rows.shape[2])
         return rays
 
 
-def bin_detector(projections: Tensor, factor: int) -> Tensor:
-    """Sum ``factor × factor`` blocks of detector pixels: ``[V, R·f, C·f]`` → ``[V, R, C]``."""
-    if factor == 1:
-        return projections
-    views, rows, cols = projections.shape
-    if rows % factor or cols % factor:
-        raise ValueError(f"a {rows} × {cols} detector does not bin by {factor}")
-    return projections.reshape(views, rows // factor, factor, cols // factor, factor).sum((2, 4))
-
-
 def bin_rays(rays: Tensor, factor: int) -> Tensor:
-    """Sum ``factor × factor`` blocks of detector pixels of a ray tensor: ``[D, U·f, V, P·f]`` → ``[D, U, V, P]``."""
-    d, u, v, p = rays.shape
-    return rays.reshape(d, u // factor, factor, v, p // factor, factor).sum((2, 5))
+    """Sum ``factor × factor`` blocks of detector pixels of a ray tensor: ``[D, U·f, V, P·f]`` → ``[D, U, V, P]``
+    (strided slices: several times faster than a reshape-and-sum over the split axes)."""
+    columns = sum(rays[:, i::factor] for i in range(factor))
+    return sum(columns[..., i::factor] for i in range(factor))
 
 
 def _csr(rows: Tensor, cols: Tensor, vals: Tensor, shape: tuple[int, int], dtype: torch.dtype) -> Tensor:

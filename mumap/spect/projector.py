@@ -45,8 +45,8 @@ from mumap.spect.operators import (
     DepthBlur,
     InPlaneSampler,
     RayFactor,
-    bin_detector,
     bin_rays,
+    binned_rows,
     gaussian_matrices,
 )
 
@@ -81,6 +81,9 @@ class SPECTProjector:
     Images are ``[nz, ny, nx]`` (counts per voxel), projections ``[n_views, rows, columns]``.
     Subset ``k`` holds views ``k, k + n_subsets, …``. ``with_attenuation(μ)`` returns a projector
     that shares this one's geometry and adds attenuation; geometry is built once.
+    ``support_radius_cm``: images (and μ-maps) that are zero farther than this from the rotation axis
+    (in-plane) need no ray samples beyond it, so none are made — exact for such images, and a simulator's
+    shortcut (a reconstruction must see the whole grid).
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class SPECTProjector:
         psf: bool = True,
         n_subsets: int = 1,
         depth_subsamples: int = 4,
+        support_radius_cm: float | None = None,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str = "cpu",
     ):
@@ -108,7 +112,7 @@ class SPECTProjector:
         self.mu: Tensor | None = None
 
         h_cm = grid.voxel_zyx_mm[2] / 10.0
-        self.depths_cm = _depth_samples(grid, acquisition, h_cm)
+        self.depths_cm = _depth_samples(grid, acquisition, h_cm, support_radius_cm)
         collimator = acquisition.collimator
         s_u, s_v = acquisition.detector_offsets_cm("u"), acquisition.detector_offsets_cm("v")
         g_u, g_v = collimator.ray_slope(s_u, "u"), collimator.ray_slope(s_v, "v")
@@ -161,7 +165,7 @@ class SPECTProjector:
         binned = self.acquisition.binned(detector_binning)
         early = [detector_binning > 1 and fwhm * 10.0 >= BROAD_KERNEL_PIXELS * max(binned.pixel_vu_mm)
                  for fwhm in windows.kernels_fwhm_cm]
-        blurs = [self._depth_blur(fwhm, binned if bin_first else self.acquisition)
+        blurs = [self._depth_blur(fwhm, binned) if bin_first else self._depth_blur(fwhm, binning=detector_binning)
                  for fwhm, bin_first in zip(windows.kernels_fwhm_cm, early, strict=True)]
         shape = (binned.n_views, *binned.detector_shape)
         outputs = [torch.empty(shape, dtype=self.dtype, device=self.device) for _ in blurs]
@@ -171,10 +175,8 @@ class SPECTProjector:
             for amplitude, blur, bin_first, out in zip(windows.amplitudes(depth), blurs, early, outputs, strict=True):
                 weighted = self._weighted(amplitude.mul_(rays))  # [D, U, V, P]
                 if bin_first:
-                    detector = blur.forward(bin_rays(weighted, detector_binning)).permute(1, 2, 0)
-                else:
-                    detector = bin_detector(blur.forward(weighted).permute(1, 2, 0), detector_binning)
-                out[views.to(self.device)] = detector
+                    weighted = bin_rays(weighted, detector_binning)
+                out[views.to(self.device)] = blur.forward(weighted).permute(1, 2, 0)
         return outputs
 
     def _checked_mu(self, mu: Tensor | np.ndarray) -> Tensor:
@@ -265,13 +267,14 @@ class SPECTProjector:
             np.add.at(weights, (d_idx[ok], p_idx[ok], z[ok]), w[ok])
         return AxialSampler(self._tensor(weights))
 
-    def _depth_blur(self, extra_fwhm_cm: float = 0.0, acquisition: Acquisition | None = None) -> DepthBlur:
-        """Per-depth row and column response matrices of ``acquisition``'s detector (default: this projector's);
-        pixels record the fraction of them on the crystal."""
+    def _depth_blur(self, extra_fwhm_cm: float = 0.0, acquisition: Acquisition | None = None,
+                    binning: int = 1) -> DepthBlur:
+        """Per-depth row and column response matrices of ``acquisition``'s detector (default: this projector's),
+        read out in blocks of ``binning`` pixels; pixels record the fraction of them on the crystal."""
         acq, depths = acquisition or self.acquisition, self.depths_cm
         n_depths = len(depths)
         masks = {axis: acq.detector_coverage(axis) for axis in ("v", "u")}
-        if not self.psf and extra_fwhm_cm == 0 and all(np.all(m == 1) for m in masks.values()):
+        if not self.psf and extra_fwhm_cm == 0 and binning == 1 and all(np.all(m == 1) for m in masks.values()):
             return DepthBlur(None, None, n_depths)
         matrices = []
         for axis, pixel_mm in (("v", acq.pixel_vu_mm[0]), ("u", acq.pixel_vu_mm[1])):
@@ -280,7 +283,8 @@ class SPECTProjector:
                 sigma_cm = acq.collimator.detector_sigma_cm(s_cm, depths[:, None], axis, extra_fwhm_cm)
             else:  # no collimator response: only the channel's own kernel, magnified
                 sigma_cm = extra_fwhm_cm * acq.collimator.magnification(s_cm, depths[:, None], axis) / FWHM_PER_SIGMA
-            matrices.append(self._tensor(gaussian_matrices(sigma_cm * 10.0 / pixel_mm, s_cm.shape[1], masks[axis])))
+            blur = gaussian_matrices(sigma_cm * 10.0 / pixel_mm, s_cm.shape[1], masks[axis])
+            matrices.append(self._tensor(binned_rows(blur, binning)))
         return DepthBlur(*matrices, n_depths)
 
     def _tensor(self, array: np.ndarray) -> Tensor:
@@ -294,18 +298,22 @@ class SPECTProjector:
         return image.contiguous()
 
 
-def _depth_samples(grid: ImageGrid, acquisition: Acquisition, h_cm: float) -> np.ndarray:
+def _depth_samples(grid: ImageGrid, acquisition: Acquisition, h_cm: float,
+                   support_radius_cm: float | None = None) -> np.ndarray:
     """Distances (cm) from the detector of the ray samples, farthest first, one voxel width apart.
 
-    The samples cover every voxel of the grid seen from the rotation centre, symmetric about the
-    centre (with the parity of the grid so samples fall on voxel centres at 0°), and stay in front
-    of the detector.
+    The samples cover every voxel of the grid seen from the rotation centre (or, with
+    ``support_radius_cm``, every point that close to the rotation axis: a sample at depth t lies at least
+    |R − t| from it), symmetric about the centre (with the parity of the grid so samples fall on voxel
+    centres at 0°), and stay in front of the detector.
     """
     _, ny, nx = grid.shape
     _, cy, cx = (c / 10.0 for c in acquisition.rotation_centre_zyx_mm)
     corners_y = np.array([-1, 1]) * ny / 2 * h_cm
     corners_x = np.array([-1, 1]) * nx / 2 * h_cm
     reach = np.sqrt(np.max((corners_y - cy) ** 2) + np.max((corners_x - cx) ** 2))
+    if support_radius_cm is not None:
+        reach = min(reach, support_radius_cm)
     half = int(np.ceil(reach / h_cm))
     offsets = np.arange(half, -half - 1, -1.0) if nx % 2 else np.arange(half + 0.5, -half - 1.0, -1.0)
     depths = acquisition.radius_cm + offsets * h_cm

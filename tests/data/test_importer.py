@@ -11,21 +11,23 @@ from mumap.data import io
 from mumap.data.bed import read_bed_mask
 from mumap.data.importer import hu_to_mu, import_nifti_csv
 from mumap.data.io import DatasetError
-from mumap.spect.attenuation import MU_WATER_140KEV
+from mumap.spect.attenuation import MU_140KEV, MU_WATER_140KEV
 from tests.helpers import SPECT_ORIGIN, SPECT_VOXEL, cylinder
 
 
 @pytest.mark.slow
 def test_import_writes_the_bed_mask_it_finds_once(tiny_cohort, tmp_path):
     """The importer detects the bed once and writes it as the dataset's bed mask (its one source of truth):
-    on a synthetic study, exactly the phantom's true bed."""
+    on a synthetic study, the phantom's true bed but for partial-volume voxels at its edges."""
     row = io.read_split(tiny_cohort, "test")[0]
     listing = tmp_path / "studies.csv"
     listing.write_text(f"id,patient_id,nac,mumap\nS1,P1,{tiny_cohort / row['nac']},{tiny_cohort / row['mumap']}\n")
     studies = import_nifti_csv(listing, tmp_path / "out")
     [imported] = io.read_studies(studies)
-    np.testing.assert_array_equal(read_bed_mask(studies.parent, imported), read_bed_mask(tiny_cohort, row))
-    assert read_bed_mask(studies.parent, imported).sum() > 100
+    found, true = read_bed_mask(studies.parent, imported), read_bed_mask(tiny_cohort, row)
+    assert true.sum() > 100 and 2 * (found & true).sum() / (found.sum() + true.sum()) > 0.9  # Dice
+    mu = io.load_nifti(tiny_cohort / row["mumap"])[0]
+    assert mu[found != true].max() < 0.5 * MU_140KEV["bed"] + 0.5 * MU_WATER_140KEV  # only mixed voxels differ
 
 
 def test_hu_to_mu_is_the_documented_bilinear_model():

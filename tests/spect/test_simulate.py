@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mumap.spect.geometry import Acquisition, Collimator, ImageGrid, block_mean
-from mumap.spect.operators import bin_detector
+from mumap.spect.operators import bin_rays, binned_rows
 from mumap.spect.osem import osem
 from mumap.spect.projector import SPECTProjector
 from mumap.spect.scatter import ScatterModel, tew_scatter_estimate
@@ -94,12 +94,12 @@ def test_nothing_to_acquire_is_refused(acquisition_setup):
 
 
 def test_binning_sums_blocks_of_pixels():
-    fine = torch.arange(2 * 4 * 6, dtype=torch.float64).reshape(2, 4, 6)
-    coarse = bin_detector(fine, 2)
-    assert coarse.shape == (2, 2, 3) and float(coarse[0, 0, 0]) == 0 + 1 + 6 + 7
+    fine = torch.arange(3 * 4 * 2 * 6, dtype=torch.float64).reshape(3, 4, 2, 6)  # rays [D, U, V, P]
+    coarse = bin_rays(fine, 2)
+    assert coarse.shape == (3, 2, 2, 3) and float(coarse[0, 0, 0, 0]) == float(fine[0, :2, 0, :2].sum())
     assert float(coarse.sum()) == float(fine.sum())
-    with pytest.raises(ValueError, match="does not bin"):
-        bin_detector(fine[:, :3], 2)
+    blur = np.random.default_rng(0).random((2, 6, 6))
+    assert binned_rows(blur, 3) == pytest.approx(np.stack([blur[:, :3].sum(1), blur[:, 3:].sum(1)], axis=1))
 
 
 @pytest.mark.slow
