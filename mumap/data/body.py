@@ -5,9 +5,11 @@ tell body from air and bed in a μ-map.
 image itself, lungs ignored (Chang-style uniform attenuation), to put DLAC in perspective; the bed can
 be reinserted afterwards with :func:`mumap.data.bed.reinsert_bed` like any prediction. The outline
 threshold (10 % of the 99th percentile after a 1-voxel Gaussian) is the best of 0.02–0.3 on the quick
-cohort's train split (NMAE with the bed reinserted 0.046, against 0.053 at 6 % and 0.047 at 15 %), so
-DLAC is compared with the baseline at its best. :func:`body_outline` is also where ``mumap predict``
-anchors the bed template.
+cohort's train split, chosen again for the cohort of mumap 0.3.0 (NMAE with the bed reinserted 0.0386,
+against 0.0403 at 8 % and 12 %, 0.0445 at 6 %, 0.0483 at 15 %; docs/BENCHMARKS.md), so DLAC is compared
+with the baseline at its best. A global threshold has a known weakness: a hot liver or bowel (rest
+studies) raises it, and the outline then misses part of the upper thorax. :func:`body_outline` is also
+where ``mumap predict`` anchors the bed template.
 
 The two thresholds sit in the gaps of the μ table at 140.5 keV
 (:data:`mumap.spect.attenuation.MU_140KEV`: air 0, lung 0.046, bed pallet 0.07, adipose 0.145, other

@@ -7,6 +7,7 @@ import csv
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from mumap.data import io
 from mumap.data.body import AIR_MU_MAX, TISSUE_MU_MIN, body_outline, uniform_mu_map
@@ -17,15 +18,20 @@ from mumap.spect.attenuation import MU_140KEV, MU_WATER_140KEV
 def test_body_outline_matches_the_true_body(tiny_cohort):
     with open(tiny_cohort / "studies.csv") as f:
         rows = list(csv.DictReader(f))
+    overlaps = []
     for row in rows:
         nac = io.load_nifti(tiny_cohort / row["nac"])[0]
         mu = io.load_nifti(tiny_cohort / row["mumap"])[0]
-        body = (mu > 0) & ~np.isclose(mu, MU_140KEV["bed"])
+        bed = io.load_nifti(tiny_cohort / row["bed"])[0] > 0
+        # the true body: voxels at least half tissue (partial volume), lungs filled in, the bed left out
+        body = np.stack([ndimage.binary_fill_holes(plane) for plane in (mu >= MU_140KEV["adipose"] / 2) & ~bed])
         found = body_outline(nac)
-        assert (found & body).sum() / (found | body).sum() > 0.7  # 9.6 mm voxels: the rim is a third of it
+        overlaps.append((found & body).sum() / (found | body).sum())
         uniform = uniform_mu_map(nac)
         assert set(np.unique(uniform).tolist()) == {0.0, np.float32(MU_WATER_140KEV)}
         assert uniform.dtype == np.float32 and np.array_equal(uniform > 0, found)
+    # 9.6 mm voxels: the rim is a third of the body; a hot liver (rest) costs the upper thorax (the docstring)
+    assert np.median(overlaps) > 0.85 and min(overlaps) > 0.6
 
 
 def test_body_outline_of_a_blob_is_the_blob_with_holes_filled_and_specks_dropped():
