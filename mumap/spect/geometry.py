@@ -88,17 +88,18 @@ class Collimator:
     from the collimator face (the model's detector plane, where ``s`` and the pixels are measured).
 
     * Parallel holes of diameter ``d`` and length ``l`` (Anger 1964; Cherry, Sorenson & Phelps,
-      *Physics in Nuclear Medicine*, 4th ed., eq. 14-6): geometric FWHM ``R_g(t) = d·(l_e + t)/l_e`` with
+      *Physics in Nuclear Medicine*, 4th ed., ch. 14): geometric FWHM ``R_g(t) = d·(l_e + t)/l_e`` with
       the effective length ``l_e = l − 2/μ_Pb`` (septal penetration). This is PyTomography's
       ``get_psfmeta_from_scanner_params`` model; the defaults are its ``collim.col`` entry SY-LEHR
       (Siemens Symbia low-energy high-resolution: d = 1.11 mm, septa 0.16 mm, l = 24.05 mm) and the NIST
-      μ of lead at 140.5 keV from PyTomography's table (28.3 cm⁻¹).
+      μ of lead at 140.5 keV from PyTomography's table (28.3 cm⁻¹). The multifocal collimator gets the
+      same holes: the SMARTZOOM hole geometry is not public.
     * Converging holes: a central projection from the focal point maps a converging collimator onto a
       parallel one (lines through the focus become parallel, the face stays put). For holes that taper
       with their convergence (diameter ``d`` at the face), the geometric FWHM on the detector is
       ``R_g(t)·M`` with the local magnification ``M(s, t) = 1/(1 − t·g'(s))`` — referred back to the patient
       (÷ M) it is the parallel ``R_g(t)``: convergence buys sensitivity, not geometric resolution (Cherry
-      et al., §14.C.4, give the same to within their ``1 − l/(2(F + l))`` factor, ≤ 2 % here; the
+      et al., ch. 14, give the same to within their ``1 − l/(2(F + l))`` factor, ≤ 2 % here; the
       obliquity ``1/cos θ`` of the outer holes is ≤ 1 % for this collimator and is neglected).
     * The intrinsic resolution ``R_i`` (Symbia: 3.8 mm FWHM at 140 keV, vendor data sheet) blurs the
       detector image, so it adds in quadrature there: ``σ_det(s, t) = √((R_g(t)·M)² + R_i²) / 2.355``
