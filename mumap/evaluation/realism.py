@@ -6,7 +6,8 @@ Over every study of a cohort: the nAC image against its CTAC — PRAC (10 × 3) 
 study's CT μ-map, as the evaluation report makes it — with the project's own polar maps (the LV frame found
 on CTAC, applied to both); segment APE, polar pixel distance and Pearson R of segment scores and of pixels,
 pooled as the paper pools them (:mod:`mumap.evaluation.report`), beside the paper's clinical nAC values
-(Huxohl et al. 2023, Table 3: APE 7.264 ± 5.481 %, pixel distance 8.559 ± 7.665, R 0.79 / 0.81). Also the
+(Huxohl et al. 2023, Sec. 3 with Figs. 6 and 7: APE 7.264 ± 5.481 %, pixel distance 8.559 ± 7.665,
+R 0.79 / 0.81). Also the
 true photopeak scatter fraction, LV counts and mass, body size, and the sex-specific attenuation artefacts:
 per study the (nAC wall / nAC myocardium) ÷ (CTAC wall / CTAC myocardium) of the anterior and the inferior
 wall in the phantom's true AHA segments — below 1 where nAC loses counts (breasts: anterior, women; diaphragm:
