@@ -132,14 +132,6 @@ def body_and_bed(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (mu > AIR_MU_MAX) & ~bed, bed
 
 
-def patient_clearance_mm(preset: Preset, anatomy: Anatomy, grid: ImageGrid | None = None) -> float:
-    """Smallest body-to-detector gap (mm) of a patient in this preset's orbit, from its phantom on ``grid``."""
-    grid = grid or preset.grid
-    _, mu, _ = render(grid, anatomy, Uptake())
-    body, _ = body_and_bed(mu)
-    return preset.acquisition(anatomy.heart_centre_xyz_mm[::-1]).body_clearance_mm(grid, body)
-
-
 def check_patients_fit(preset: Preset, plans: list[StudyPlan], seed: int) -> None:
     """Refuse a preset whose orbit would put a detector inside a patient (from a phantom at twice the voxel
     size: ±1 voxel of the exact clearance, which each study records from its fine phantom)."""
@@ -149,7 +141,9 @@ def check_patients_fit(preset: Preset, plans: list[StudyPlan], seed: int) -> Non
         if plan.patient.patient_id in seen:
             continue
         seen.add(plan.patient.patient_id)
-        clearance = patient_clearance_mm(preset, patient_anatomy(plan, seed), coarse)
+        anatomy = patient_anatomy(plan, seed)
+        body, _ = body_and_bed(render(coarse, anatomy, Uptake())[1])
+        clearance = preset.acquisition(anatomy.heart_centre_xyz_mm[::-1]).body_clearance_mm(coarse, body)
         if clearance < 0:
             p = plan.patient
             raise ValueError(
@@ -202,8 +196,8 @@ def acquire_study(preset: Preset, phantom: StudyPhantom, counts: float,
     preset's detector, with patient-dependent scatter and Poisson noise at ``counts`` photopeak counts."""
     factor = preset.supersampling
     # one view per subset bounds the memory to one view's rays; two sub-samples per fine voxel are the same
-    # quadrature step (¼ of a clinical voxel) as the reconstruction's four
-    # and rays are sampled only as far from the axis as the phantom reaches (the bed included)
+    # quadrature step (¼ of a clinical voxel) as the reconstruction's four; rays are sampled only as far
+    # from the axis as the phantom reaches (the bed included)
     support = phantom.acquisition.support_radius_cm(phantom.fine_grid, phantom.fine_mu > 0)
     simulator = SPECTProjector(phantom.fine_grid, phantom.acquisition.supersampled(factor),
                                n_subsets=phantom.acquisition.n_views, depth_subsamples=2, support_radius_cm=support)

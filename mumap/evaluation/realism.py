@@ -149,6 +149,8 @@ def realism_report(root: str | Path, out: str | Path | None = None, max_studies:
     """Compute the calibration report of the cohort at ``root`` into ``out`` (default ``<root>/realism``)."""
     root = Path(root)
     out = Path(out) if out else root / "realism"
+    if not (root / "dataset.json").is_file():
+        raise ValueError(f"{root}: no dataset.json — not a mumap cohort (build one with mumap synthesize)")
     meta = json.loads((root / "dataset.json").read_text())
     if meta.get("preset") not in PRESETS:
         raise ValueError(f"{root / 'dataset.json'}: the realism report needs a synthetic cohort (a preset of "

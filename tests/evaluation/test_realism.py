@@ -30,6 +30,11 @@ def test_lv_mass_is_the_volume_of_the_truncated_ellipsoidal_shell():
     assert 65 < mass < 80  # the default phantom's LV: about half a real one (the next issue's work)
 
 
+def test_a_folder_that_is_no_cohort_is_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match=rf"{tmp_path}: no dataset.json — not a mumap cohort"):
+        main([str(tmp_path)])
+
+
 @pytest.mark.slow
 def test_report_of_a_cohort(tiny_cohort, tmp_path, capsys):
     out = tmp_path / "realism"
