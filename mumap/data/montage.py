@@ -39,8 +39,12 @@ def study_montage(study_dir: Path, path: Path, projections: np.ndarray | None = 
             ax.imshow(projections[view][::-1], cmap="gray")  # head up
             ax.set_title(f"photopeak view {view} (θ = {angles[view]:.0f}°)", fontsize=8)
             ax.axis("off")
-    a = truth["anatomy"]
-    fig.suptitle(f"{truth['study_id']}: body {a['body_semi_axes_xy_mm'][0] * 2 / 10:.0f}×"
-                 f"{a['body_semi_axes_xy_mm'][1] * 2 / 10:.0f} cm, breasts: {'yes' if a['breasts'] else 'no'}, "
-                 f"defect: {truth['uptake']['defect']}", fontsize=9)
+    a, scan, defect = truth["anatomy"], truth.get("scan", {}), truth["uptake"]["defect"]
+    breasts = f"breasts r {a['breasts']['radius_mm']:.0f} mm" if a["breasts"] else "no breasts"
+    defect = f"{defect['territory']} {defect['severity']:.2f} {defect.get('kind', '')}" if defect else "none"
+    width, depth = (2 * v / 10 for v in a["body_semi_axes_xy_mm"])
+    fig.suptitle(f"{truth['study_id']} ({truth['patient']['sex']}, {truth['protocol']}): body {width:.0f}×{depth:.0f}"
+                 f" cm, {breasts}, arms {'down' if a.get('arms_down') else 'up'}, left dome z "
+                 f"{a['diaphragm_z_mm'][1]:.0f} mm, breathing {scan.get('breathing_mm', 0):.0f} mm, defect: {defect}",
+                 fontsize=9)
     return save_figure(fig, path)

@@ -1,17 +1,31 @@
-"""Anthropomorphic thorax phantoms: patients, anatomy, sestamibi uptake, perfusion defects.
+"""Anthropomorphic thorax phantoms: patients, anatomy, sestamibi uptake, perfusion defects, scan conditions.
 
-A study is rendered from three seeded draws: a :class:`Patient` (sex, age, height, weight, as in an
-MPI cohort), an :class:`Anatomy` derived from the patient with random variability, and an
-:class:`Uptake` (tissue activities, optional coronary-territory defect) per protocol, so a stress and
-a rest study of one patient share the anatomy. :func:`render` turns them into an activity image
-(relative uptake, myocardium = 1), a μ-map (cm⁻¹ at 140.5 keV) and the LV ground truth.
+A study is rendered from seeded draws: a :class:`Patient` (sex, age, height, weight, as in an MPI cohort), an
+:class:`Anatomy` derived from the patient with random variability (also its CT: tissue densities), the
+patient's perfusion (:func:`sample_defects`: one defect for both of a patient's studies, fixed or reversible),
+an :class:`Uptake` per study and the :class:`ScanConditions` of the study (breathing, SPECT–CT
+misregistration, CT noise). :func:`render` turns them into an activity image as the SPECT sees it (relative
+uptake, myocardium = 1; breathing-blurred and misregistered), a μ-map as the CT sees it (cm⁻¹ at 140.5 keV,
+one snapshot) and the LV ground truth (in the CT's frame).
 
 Sizes follow typical adult anatomy at heart level, varied with sex, height and BMI: body 30–40 cm lateral ×
-20–28 cm AP, subcutaneous fat 0.5–4 cm, lungs ≈10–12 cm wide and 15–18 cm AP on the diaphragm (right dome
-1–2 cm above the left), heart centre 2–4 cm left of and anterior to the body centre, LV long axis
-anterior-left-inferior, vertebral body 3–4 cm, ribs ≈1 cm at 2.5–3 cm spacing, breasts of radius 5–9 cm, a
-curved 1–2 cm bed pallet ≈45 cm wide under the body. μ values are the NIST table at 140.5 keV,
-:data:`mumap.spect.attenuation.MU_140KEV` (its docstring gives the source and the mixtures).
+20–28 cm AP, flattened where it lies on the curved bed pallet (≈45 cm wide), subcutaneous fat 0.5–4 cm, thicker
+on some sides than others; lungs ≈10–12 cm wide and 15–18 cm AP on the diaphragm (right dome 1–2 cm above the
+left), heart centre 2–4 cm left of and anterior to the body centre, LV long axis anterior-left-inferior,
+vertebral body 3–4 cm, ribs ≈1 cm at 2.5–3 cm spacing, breasts of radius 5–9 cm, arms raised out of the field
+of view or (≈10 %) down at the sides, gallbladder under the liver and bowel loops under the left dome.
+
+The left ventricle is a truncated prolate ellipsoidal shell whose size is drawn from the literature: outer
+base-to-apex length 75–95 mm, myocardial mass 90–130 g in women and 110–180 g in men (CMR normal values,
+Kawel-Boehm et al., J. Cardiovasc. Magn. Reson. 17:29, 2015: LV mass ≈ 50–70 g/m² of body surface), wall
+8–12 mm; the shell's short axis is solved for the drawn mass (:func:`lv_shell_mass_g`).
+RV, atria and blood pools scale with the LV.
+
+μ values are the NIST table at 140.5 keV, :data:`mumap.spect.attenuation.MU_140KEV` (its docstring gives the
+source and the mixtures), varied per patient as CT numbers vary between patients: lung density 0.20–0.40 g/cm³
+(ICRU Report 44: inflated lung 0.26 g/cm³; at CT, ρ ≈ 1 + HU/1000 g/cm³, and the supine lung is denser where
+it hangs, posteriorly) rising 10–40 % from anterior to posterior, soft tissue ±3 %, bone mineral (the
+bone's μ above soft tissue) ±10 %.
 
 Coordinates are mm from the grid centre along the patient axes x (left), y (posterior), z (head). The
 phantom works in (x, y, z) order, unlike mumap's arrays and grids (``[z, y, x]``, ``*_zyx_mm``): its
@@ -25,6 +39,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy import ndimage
+from scipy.optimize import brentq
 
 from mumap.spect.attenuation import MU_140KEV
 from mumap.spect.geometry import ImageGrid
@@ -75,23 +91,40 @@ class Breasts:
 
 @dataclass(frozen=True)
 class Anatomy:
-    """Body geometry in mm. Defaults: a 75 kg, 175 cm man."""
+    """Body geometry in mm and the patient's tissue densities. Defaults: a 75 kg, 175 cm man.
+
+    ``fat_unevenness`` = (a₁, θ₁, a₂, θ₂): the fat layer is ``fat_mm`` × (1 + a₁ cos(θ − θ₁) + a₂ cos 2(θ − θ₂))
+    at the angle θ (degrees, from +x towards +y: −90° is anterior) about the body axis. ``lung_gradient``: the
+    lung is that much denser at its posterior edge than at its anterior one. ``bowel_loops_xyzr_mm``: centre and
+    radius of each bowel loop.
+    """
 
     body_semi_axes_xy_mm: tuple[float, float] = (170.0, 115.0)
     taper_per_100mm: float = 0.03  # relative widening of the body towards the abdomen
+    back_flattening_mm: float = 15.0  # the back lies flat on the pallet: its half-ellipse is that much deeper, cut
     fat_mm: float = 15.0
+    fat_unevenness: tuple[float, float, float, float] = (0.0, -90.0, 0.0, 0.0)
     breasts: Breasts | None = None
+    arms_down: bool = False
+    arm_radius_mm: float = 45.0
     lung_semi_axes_xyz_mm: tuple[float, float, float] = (58.0, 75.0, 120.0)
+    lung_density_g_cm3: float = 0.30
+    lung_gradient: float = 0.0
+    soft_tissue_scale: float = 1.0
+    bone_mineral_scale: float = 1.0
     diaphragm_z_mm: tuple[float, float] = (-50.0, -70.0)  # right, left dome apex
     heart_centre_xyz_mm: tuple[float, float, float] = (30.0, -30.0, 0.0)  # LV centre
-    lv_semi_axes_mm: tuple[float, float] = (45.0, 28.0)  # outer: long, short
+    lv_semi_axes_mm: tuple[float, float] = (65.0, 30.0)  # outer: long, short
     lv_wall_mm: float = 10.0
     lv_azimuth_deg: float = 45.0  # long axis from sagittal towards the left
     lv_elevation_deg: float = 30.0  # long axis below the transaxial plane
+    gallbladder_xyz_mm: tuple[float, float, float] = (-55.0, -45.0, -125.0)
+    gallbladder_radii_xyz_mm: tuple[float, float, float] = (16.0, 16.0, 35.0)
+    bowel_loops_xyzr_mm: tuple[tuple[float, float, float, float], ...] = ((45.0, -25.0, -110.0, 20.0),)
     spine_radius_mm: float = 18.0
     rib_spacing_mm: float = 28.0
     rib_phase_mm: float = 0.0
-    bed_gap_mm: float = 5.0
+    bed_gap_mm: float = 0.0
     bed_thickness_mm: float = 15.0
 
 
@@ -99,93 +132,198 @@ def anatomy_from_dict(values: dict) -> Anatomy:
     """The :class:`Anatomy` stored in a study's ``truth.json`` (``dataclasses.asdict`` form)."""
     values = dict(values)
     breasts = values.pop("breasts", None)
-    tuples = {k: tuple(v) for k, v in values.items() if isinstance(v, list)}
+    tuples = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) for k, v in values.items()
+              if isinstance(v, list)}
     return Anatomy(**{**values, **tuples, "breasts": Breasts(**breasts) if breasts else None})
+
+
+LV_BASE = -0.3
+"""The LV shell's base plane, as a fraction of its long semi-axis behind its centre (towards the atria)."""
+MYOCARDIUM_G_PER_ML = 1.05
+
+
+def lv_shell_mass_g(long_mm: float, short_mm: float, wall_mm: float) -> float:
+    """Mass (g) of the LV shell: outer truncated ellipsoid (semi-axes ``long_mm``, ``short_mm``, cut at the base
+    plane :data:`LV_BASE` · long) minus the cavity (semi-axes less ``wall_mm``, same base plane), at the density
+    of myocardium, 1.05 g/ml. The volume of an ellipsoid of revolution between the planes t = b and t = a along
+    its axis is π s²/a² · (a²(a − b) − (a³ − b³)/3)."""
+    base = LV_BASE * long_mm
+
+    def volume(a: float, s: float) -> float:
+        return np.pi * s**2 / a**2 * (a**2 * (a - base) - (a**3 - base**3) / 3.0)
+
+    return (volume(long_mm, short_mm) - volume(long_mm - wall_mm, short_mm - wall_mm)) / 1000.0 * MYOCARDIUM_G_PER_ML
+
+
+def lv_length_mm(long_mm: float) -> float:
+    """Outer base-to-apex length (mm) of an LV shell of long semi-axis ``long_mm``."""
+    return (1.0 - LV_BASE) * long_mm
 
 
 def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
     """Anatomy scaled from height and weight, with per-patient variability."""
     size = np.sqrt(patient.weight_kg / patient.height_cm / (75.0 / 175.0))  # cross-section scale
-    width = 170.0 * size**0.8 * (0.93 if patient.sex == "F" else 1.0) * rng.uniform(0.95, 1.05)
+    woman = patient.sex == "F"
+    width = 170.0 * size**0.8 * (0.93 if woman else 1.0) * rng.uniform(0.95, 1.05)
     depth = 115.0 * size**1.2 * rng.uniform(0.93, 1.07)
     fat = float(np.clip(4.0 + 2.2 * (patient.bmi - 20.0), 5.0, 40.0) * rng.uniform(0.8, 1.2))
+    # more fat in front (abdominal, breast region) or at the flanks, differently in each patient
+    unevenness = (rng.uniform(0.0, 0.4), rng.uniform(-150.0, -30.0), rng.uniform(0.0, 0.3), rng.uniform(0.0, 180.0))
     breasts = None
-    if patient.sex == "F":
+    if woman:
         radius = float(np.clip(45.0 + 2.0 * (patient.bmi - 20.0), 50.0, 90.0) * rng.uniform(0.85, 1.15))
         projection = float(np.clip(radius * rng.uniform(0.6, 1.1), 30.0, 100.0))
         ptosis = rng.uniform(0.0, 1.0) * (0.5 + patient.age / 150.0) * radius
         breasts = Breasts(radius, projection, width * rng.uniform(0.38, 0.5), float(-ptosis + rng.uniform(-15, 15)))
     lung_scale = patient.height_cm / 175.0
-    lv_long, lv_short, elevation = rng.uniform(40.0, 50.0), rng.uniform(25.0, 31.0), rng.uniform(20.0, 40.0)
-    # the heart rests on the left dome: its lowest point (LV centre at z = 0) is ≈ 25–40 mm down; in men
+    # LV: mass and length from the literature (module docstring), the short axis solved for the mass
+    mass = float(np.clip(rng.normal(110.0, 12.0) if woman else rng.normal(140.0, 20.0), *((90, 130) if woman
+                                                                                       else (110, 180))))
+    length = float(np.clip(rng.normal(82.0 if woman else 88.0, 5.0), 75.0, 95.0))
+    lv_long, wall = length / (1.0 - LV_BASE), rng.uniform(8.0, 12.0)
+    lv_short = brentq(lambda s: lv_shell_mass_g(lv_long, s, wall) - mass, wall + 5.0, 0.9 * lv_long)
+    elevation = rng.uniform(20.0, 40.0)
+    # the heart rests on the left dome: its lowest point (LV centre at z = 0) is ≈ 35–55 mm down; in men
     # the dome reaches up beside the inferior wall (abdomen instead of lung around it), the source of
     # inferior-wall attenuation artefacts; the right dome is 1–2 cm above the left
     sin_el = np.sin(np.deg2rad(elevation))
     heart_bottom = -np.sqrt((lv_long * sin_el) ** 2 + lv_short**2 * (1 - sin_el**2))
     left_dome = heart_bottom + (rng.uniform(5.0, 25.0) if patient.sex == "M" else -rng.uniform(0.0, 25.0))
     right_dome = left_dome + rng.uniform(10.0, 20.0)
+    heart = (rng.uniform(20.0, 40.0), -rng.uniform(20.0, 40.0) * depth / 115.0, 0.0)
+    # abdomen: the gallbladder under the liver (right, anterior); bowel loops under the left dome, the first one
+    # under the heart's lowest point, at a gap of 0–40 mm below the diaphragm (touching it in about a third)
+    gallbladder = (-width * rng.uniform(0.2, 0.4), -depth * rng.uniform(0.2, 0.45), right_dome - rng.uniform(60, 100))
+    gallbladder_radius = round(float(rng.uniform(12.0, 20.0)), 1)
+    loops = []
+    for k in range(int(rng.integers(1, 4))):
+        r = rng.uniform(12.0, 22.0)
+        if k == 0:
+            x, y = heart[0] + rng.uniform(-15.0, 15.0), heart[1] + rng.uniform(-10.0, 20.0)
+            gap = rng.exponential(12.0) if rng.random() > 0.3 else 0.0
+            z = min(heart_bottom, left_dome) - 5.0 - r - gap
+        else:
+            x, y = rng.uniform(20.0, 0.6 * width), rng.uniform(-0.5 * depth, 0.2 * depth)
+            z = left_dome - 30.0 - r - rng.uniform(0.0, 60.0)
+        loops.append(tuple(round(float(v), 1) for v in (x, y, z, r)))
     return Anatomy(
         body_semi_axes_xy_mm=(round(width, 1), round(depth, 1)),
         taper_per_100mm=rng.uniform(0.0, 0.06),
+        back_flattening_mm=round(float(rng.uniform(0.08, 0.18) * depth), 1),
         fat_mm=round(fat, 1),
+        fat_unevenness=tuple(round(float(v), 3) for v in unevenness),
         breasts=breasts,
+        arms_down=bool(rng.random() < 0.1),
+        arm_radius_mm=round(float(rng.uniform(38.0, 48.0) * size**0.7), 1),
         lung_semi_axes_xyz_mm=(0.34 * width, 0.65 * depth, 120.0 * lung_scale * rng.uniform(0.9, 1.1)),
+        lung_density_g_cm3=round(float(rng.uniform(0.20, 0.40)), 3),
+        lung_gradient=round(float(rng.uniform(0.10, 0.40)), 3),
+        soft_tissue_scale=round(float(rng.uniform(0.97, 1.03)), 4),
+        bone_mineral_scale=round(float(rng.uniform(0.90, 1.10)), 4),
         diaphragm_z_mm=(right_dome, left_dome),
-        heart_centre_xyz_mm=(rng.uniform(20.0, 40.0), -rng.uniform(20.0, 40.0) * depth / 115.0, 0.0),
-        lv_semi_axes_mm=(lv_long, lv_short),
-        lv_wall_mm=rng.uniform(8.0, 12.0),
+        heart_centre_xyz_mm=heart,
+        lv_semi_axes_mm=(lv_long, float(lv_short)),
+        lv_wall_mm=wall,
         lv_azimuth_deg=rng.uniform(30.0, 60.0),
         lv_elevation_deg=elevation,
+        gallbladder_xyz_mm=tuple(round(float(v), 1) for v in gallbladder),
+        gallbladder_radii_xyz_mm=(gallbladder_radius, gallbladder_radius, round(float(rng.uniform(25.0, 45.0)), 1)),
+        bowel_loops_xyzr_mm=tuple(loops),
         spine_radius_mm=rng.uniform(15.0, 20.0),
         rib_spacing_mm=rng.uniform(25.0, 30.0),
         rib_phase_mm=rng.uniform(0.0, 25.0),
-        bed_gap_mm=rng.uniform(0.0, 10.0),
+        bed_gap_mm=0.0,
         bed_thickness_mm=rng.uniform(10.0, 20.0),
     )
 
 
 @dataclass(frozen=True)
 class Defect:
-    """A perfusion defect: coronary ``territory``, affected AHA ``segments``, uptake reduction 0–0.7."""
+    """A perfusion defect: coronary ``territory``, affected AHA ``segments``, uptake reduction 0–0.7; ``kind``
+    ``fixed`` (scar: in stress and rest alike) or ``reversible`` (ischaemia: at stress, milder or gone at rest)."""
 
     territory: Literal["LAD", "LCX", "RCA"]
     segments: tuple[int, ...]
     severity: float
+    kind: Literal["fixed", "reversible"] = "fixed"
 
 
 @dataclass(frozen=True)
 class Uptake:
-    """Sestamibi uptake relative to the myocardium (= 1)."""
+    """Sestamibi uptake relative to the myocardium (= 1). ``lung_per_gram`` is the lung's uptake per gram of
+    tissue relative to soft tissue's: per voxel the lung holds ``soft_tissue × lung_per_gram × ρ_lung / 1.05``,
+    far below soft tissue since the lung weighs 0.2–0.4 g/cm³."""
 
     blood_pool: float = 0.12
     liver: float = 0.6
     right_ventricle: float = 0.4
-    lung: float = 0.05
+    lung_per_gram: float = 1.0
     soft_tissue: float = 0.08
     stomach: float = 0.3
+    gallbladder: float = 0.5
+    bowel: float = 0.3
     defect: Defect | None = None
 
 
-def sample_uptake(protocol: Literal["stress", "rest"], rng: np.random.Generator, defect_probability: float) -> Uptake:
-    """Tissue uptake for one study (rest: more hepato-biliary activity); a defect with the given probability."""
-    defect = None
-    if rng.random() < defect_probability:
-        territory = str(rng.choice(list(TERRITORY_SEGMENTS)))
-        segments = TERRITORY_SEGMENTS[territory]
-        keep = rng.random(len(segments)) < 0.7
-        keep[rng.integers(len(segments))] = True
-        defect = Defect(territory, tuple(int(s) for s, k in zip(segments, keep, strict=True) if k),
-                        round(float(rng.uniform(0.1, 0.7)), 3))
-    hepatic = 1.3 if protocol == "rest" else 1.0
+def sample_defects(rng: np.random.Generator, probability: float) -> dict[str, Defect | None]:
+    """A patient's perfusion defect at ``stress`` and at ``rest`` (with the given probability, else none): one
+    territory for both; fixed (rest severity 85–100 % of stress) or, as often, reversible (rest 0–50 %, gone
+    below 0.05)."""
+    if rng.random() >= probability:
+        return {"stress": None, "rest": None}
+    territory = str(rng.choice(list(TERRITORY_SEGMENTS)))
+    segments = TERRITORY_SEGMENTS[territory]
+    keep = rng.random(len(segments)) < 0.7
+    keep[rng.integers(len(segments))] = True
+    chosen = tuple(int(s) for s, k in zip(segments, keep, strict=True) if k)
+    severity = round(float(rng.uniform(0.1, 0.7)), 3)
+    kind = "fixed" if rng.random() < 0.5 else "reversible"
+    rest = round(severity * float(rng.uniform(0.85, 1.0) if kind == "fixed" else rng.uniform(0.0, 0.5)), 3)
+    return {"stress": Defect(territory, chosen, severity, kind),
+            "rest": Defect(territory, chosen, rest, kind) if rest >= 0.05 else None}
+
+
+def sample_uptake(protocol: Literal["stress", "rest"], rng: np.random.Generator, defect: Defect | None) -> Uptake:
+    """Tissue uptake for one study: at rest more hepato-biliary and bowel activity (imaging starts sooner after
+    the injection, without exercise to clear the liver)."""
+    rest = protocol == "rest"
     return Uptake(
         blood_pool=rng.uniform(0.10, 0.15),
-        liver=float(np.clip(rng.uniform(0.4, 0.95) * hepatic, 0.4, 1.2)),
+        liver=float(np.clip(rng.uniform(0.4, 0.95) * (1.3 if rest else 1.0), 0.4, 1.2)),
         right_ventricle=rng.uniform(0.3, 0.5),
-        lung=rng.uniform(0.03, 0.07),
+        lung_per_gram=rng.uniform(0.7, 1.5),
         soft_tissue=rng.uniform(0.05, 0.10),
         stomach=rng.uniform(0.1, 1.0),
+        gallbladder=rng.uniform(0.5, 3.0) if rest else rng.uniform(0.0, 1.5),
+        bowel=rng.uniform(0.3, 1.5) if rest else rng.uniform(0.1, 0.8),
         defect=defect,
     )
+
+
+@dataclass(frozen=True)
+class ScanConditions:
+    """How a study was scanned. ``breathing_mm``: peak-to-peak craniocaudal motion of the heart, diaphragm and
+    upper abdomen during the SPECT (the CT μ-map is one snapshot); ``misregistration_xyz_mm``: the residual
+    shift of the emission against the CT after manual alignment; ``ct_noise_hu``: the CT's noise (HU, at
+    :data:`CT_VOXEL_MM3`)."""
+
+    breathing_mm: float = 0.0
+    misregistration_xyz_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    ct_noise_hu: float = 0.0
+
+
+CT_VOXEL_MM3 = 1.0 * 1.0 * 3.0
+"""Voxel volume of the low-dose attenuation CT whose noise :attr:`ScanConditions.ct_noise_hu` gives."""
+
+
+def sample_scan(rng: np.random.Generator) -> ScanConditions:
+    """Breathing 10–20 mm craniocaudal (Seppenwoolde et al., Int. J. Radiat. Oncol. Biol. Phys. 53:822, 2002:
+    lower-lobe motion ≈ 1–2 cm craniocaudal in free breathing, as the diaphragm under the heart),
+    misregistration 0–4 mm in a random direction, CT noise 15–40 HU (low-dose attenuation CTs)."""
+    direction = rng.normal(size=3)
+    shift = direction / np.linalg.norm(direction) * rng.uniform(0.0, 4.0)
+    return ScanConditions(round(float(rng.uniform(10.0, 20.0)), 1), tuple(round(float(v), 2) for v in shift),
+                          round(float(rng.uniform(15.0, 40.0)), 1))
 
 
 @dataclass(frozen=True)
@@ -201,95 +339,161 @@ class LVTruth:
         return asdict(self)
 
 
-def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake) -> tuple[np.ndarray, np.ndarray, LVTruth]:
-    """``(activity, mu, truth)``: relative uptake and μ (cm⁻¹), both ``[z, y, x]`` float32."""
+LUNG_MU_PER_G_CM3 = MU_140KEV["lung"] / 0.30  # the table's lung is NIST lung tissue at 0.30 g/cm³
+LUNG_DENSITY_MAX_G_CM3 = 0.42  # μ stays below the bed pallet's, which tells the bed from the body
+
+
+def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake, scan: ScanConditions = ScanConditions()
+           ) -> tuple[np.ndarray, np.ndarray, LVTruth]:
+    """``(activity, mu, truth)``: relative uptake as the SPECT sees it (blurred by breathing, shifted by the
+    misregistration) and μ (cm⁻¹) as the CT sees it, both ``[z, y, x]`` float32; the truth is in the CT's frame.
+    (CT noise is added where the μ-map is resampled to the reconstruction grid: ``render_study``.)"""
     a = anatomy
     z, y, x = np.meshgrid(*(grid.centres_mm(i) for i in range(3)), indexing="ij")
     widen = 1.0 - a.taper_per_100mm * z / 100.0
     half_w, half_d = a.body_semi_axes_xy_mm[0] * widen, a.body_semi_axes_xy_mm[1] * widen
-    rho = np.sqrt((x / half_w) ** 2 + (y / half_d) ** 2)  # 1 on the skin
-    depth_in = (1.0 - rho) * np.sqrt(half_w * half_d)  # ≈ mm under the skin
-    body = rho <= 1.0
+    # the back lies flat on the curved pallet: its half-ellipse is deeper by the flattening and cut there
+    half_d_back = np.where(y > 0, half_d + a.back_flattening_mm * widen, half_d)
+    rho = np.sqrt((x / half_w) ** 2 + (y / half_d_back) ** 2)  # 1 on the skin
+    pallet_top = half_d - x**2 / (2 * 1200.0)
+    depth_in = np.minimum((1.0 - rho) * np.sqrt(half_w * half_d), pallet_top - y)  # ≈ mm under the skin
+    body = depth_in >= 0.0
+    theta = np.arctan2(y, x)
+    u1, t1, u2, t2 = a.fat_unevenness
+    fat = a.fat_mm * np.maximum(1.0 + u1 * np.cos(theta - np.deg2rad(t1)) + u2 * np.cos(2 * (theta - np.deg2rad(t2))),
+                                0.3)
+    soft = MU_140KEV["soft_tissue"] * a.soft_tissue_scale
+
+    def scaled(tissue: str) -> float:
+        """The patient's μ of a table tissue: soft tissues scaled together, bones' mineral part scaled."""
+        if tissue in ("cortical_bone", "spongy_bone", "rib"):
+            return soft + (MU_140KEV[tissue] - MU_140KEV["soft_tissue"]) * a.bone_mineral_scale
+        return MU_140KEV[tissue] * a.soft_tissue_scale
+
     mu = np.zeros(grid.shape)
     activity = np.zeros(grid.shape)
 
-    def put(mask: np.ndarray, mu_value: float, uptake_value: float) -> None:
-        mu[mask], activity[mask] = mu_value, uptake_value
+    def put(mask: np.ndarray, mu_value, uptake_value) -> None:
+        """Set μ and activity in ``mask``: scalars, or arrays of the grid's shape."""
+        mu[mask] = mu_value[mask] if isinstance(mu_value, np.ndarray) else mu_value
+        activity[mask] = uptake_value[mask] if isinstance(uptake_value, np.ndarray) else uptake_value
 
-    put(body, MU_140KEV["soft_tissue"], uptake.soft_tissue)
-    put(body & (depth_in < a.fat_mm), MU_140KEV["adipose"], uptake.soft_tissue)
+    put(body, soft, uptake.soft_tissue)
+    put(body & (depth_in < fat), scaled("adipose"), uptake.soft_tissue)
+    if a.arms_down:  # upper arms at the sides, resting on the pallet: muscle round the humerus, under a fat layer
+        for side in (-1, 1):
+            cx = side * (a.body_semi_axes_xy_mm[0] + 5.0 + a.arm_radius_mm)
+            cy = a.body_semi_axes_xy_mm[1] - cx**2 / (2 * 1200.0) - a.arm_radius_mm
+            r_arm = np.hypot(x - cx, y - cy)
+            put(r_arm <= a.arm_radius_mm, scaled("adipose"), uptake.soft_tissue)
+            put(r_arm <= a.arm_radius_mm - 0.5 * a.fat_mm, soft, uptake.soft_tissue)
+            put(r_arm <= 12.0, scaled("cortical_bone"), uptake.soft_tissue)
+            put(r_arm <= 8.0, scaled("spongy_bone"), uptake.soft_tissue)
+            body |= r_arm <= a.arm_radius_mm
     if a.breasts is not None:
         b = a.breasts
         for side in (-1, 1):
             centre_y = -a.body_semi_axes_xy_mm[1] + 0.25 * b.projection_mm
             breast = ((x - side * b.offset_x_mm) / b.radius_mm) ** 2 + ((y - centre_y) / b.projection_mm) ** 2 \
                 + ((z - b.z_mm) / b.radius_mm) ** 2 <= 1.0
-            put(breast & (y < 0), MU_140KEV["breast"], uptake.soft_tissue)
+            put(breast & (y < 0), scaled("breast"), uptake.soft_tissue)
 
-    # thoracic cavity: lungs above the diaphragm domes, liver and stomach below
+    # thoracic cavity: lungs above the diaphragm domes (denser posteriorly), liver and stomach below
     lx, ly, lz = a.lung_semi_axes_xyz_mm
+    lung_y = 0.05 * half_d
+    density = np.clip(a.lung_density_g_cm3 * (1.0 + 0.5 * a.lung_gradient * np.clip((y - lung_y) / ly, -1, 1)),
+                      0.05, LUNG_DENSITY_MAX_G_CM3)
+    lung_activity = uptake.soft_tissue * uptake.lung_per_gram * density / 1.05
     for side, dome in ((-1, a.diaphragm_z_mm[0]), (1, a.diaphragm_z_mm[1])):
         cx = side * 0.5 * a.body_semi_axes_xy_mm[0]
         dome_surface = dome - ((x - cx) ** 2 + y**2) / (2 * 150.0)
-        lung = (((x - cx) / lx) ** 2 + ((y - 0.05 * half_d) / ly) ** 2 + ((z - dome - 0.8 * lz) / lz) ** 2 <= 1.0)
-        put(lung & (z > dome_surface) & (depth_in > a.fat_mm + 15.0), MU_140KEV["lung"], uptake.lung)
+        lung = (((x - cx) / lx) ** 2 + ((y - lung_y) / ly) ** 2 + ((z - dome - 0.8 * lz) / lz) ** 2 <= 1.0)
+        put(lung & (z > dome_surface) & (depth_in > fat + 15.0), LUNG_MU_PER_G_CM3 * density, lung_activity)
         if side < 0:
             liver = ((x + 0.35 * half_w) / (0.55 * half_w)) ** 2 + (y / (0.7 * half_d)) ** 2 \
                 + ((z - dome + 60.0) / 90.0) ** 2 <= 1.0
-            put(liver & (z <= dome_surface) & (depth_in > a.fat_mm + 10.0), MU_140KEV["soft_tissue"], uptake.liver)
+            put(liver & (z <= dome_surface) & (depth_in > fat + 10.0), soft, uptake.liver)
+            g, (gx, gy, gz) = a.gallbladder_xyz_mm, a.gallbladder_radii_xyz_mm
+            gallbladder = ((x - g[0]) / gx) ** 2 + ((y - g[1]) / gy) ** 2 + ((z - g[2]) / gz) ** 2 <= 1.0
+            put(gallbladder & (z <= dome_surface) & body, soft, uptake.gallbladder)
         else:
             stomach = ((x - 0.45 * half_w) / 45.0) ** 2 + ((y + 0.15 * half_d) / 40.0) ** 2 \
                 + ((z - dome + 55.0) / 50.0) ** 2 <= 1.0
-            put(stomach & (z <= dome_surface), MU_140KEV["soft_tissue"], uptake.stomach)
+            put(stomach & (z <= dome_surface), soft, uptake.stomach)
+            for bx, by, bz, br in a.bowel_loops_xyzr_mm:
+                loop = (x - bx) ** 2 + (y - by) ** 2 + (z - bz) ** 2 <= br**2
+                put(loop & (z <= dome_surface - 3.0) & (depth_in > fat + 5.0), soft, uptake.bowel)
 
     # skeleton: ribs (bands under the fat, sloping up posteriorly), sternum, vertebra
     rib_z = (z - 0.25 * y - a.rib_phase_mm) % a.rib_spacing_mm
-    ribs = body & (depth_in > a.fat_mm + 3.0) & (depth_in < a.fat_mm + 13.0) & (rib_z < 10.0) \
-        & ~((np.abs(x) < 35.0) & (y < 0))
-    put(ribs, MU_140KEV["rib"], uptake.soft_tissue)
-    sternum = (np.abs(x) < 15.0) & (y < 0) & (depth_in > a.fat_mm) & (depth_in < a.fat_mm + 12.0) & (z > -60.0)
-    put(sternum & body, MU_140KEV["spongy_bone"], uptake.soft_tissue)
+    ribs = body & (depth_in > fat + 3.0) & (depth_in < fat + 13.0) & (rib_z < 10.0) & ~((np.abs(x) < 35.0) & (y < 0))
+    put(ribs, scaled("rib"), uptake.soft_tissue)
+    sternum = (np.abs(x) < 15.0) & (y < 0) & (depth_in > fat) & (depth_in < fat + 12.0) & (z > -60.0)
+    put(sternum & body, scaled("spongy_bone"), uptake.soft_tissue)
     spine_y = a.body_semi_axes_xy_mm[1] - 45.0 - 0.3 * a.fat_mm
     r_spine = np.hypot(x, y - spine_y)
-    put(r_spine <= a.spine_radius_mm, MU_140KEV["cortical_bone"], uptake.soft_tissue)
-    put(r_spine <= a.spine_radius_mm - 3.0, MU_140KEV["spongy_bone"], uptake.soft_tissue)
+    put(r_spine <= a.spine_radius_mm, scaled("cortical_bone"), uptake.soft_tissue)
+    put(r_spine <= a.spine_radius_mm - 3.0, scaled("spongy_bone"), uptake.soft_tissue)
     put((np.abs(x) < 8.0) & (y > spine_y + a.spine_radius_mm) & (y < spine_y + a.spine_radius_mm + 20.0),
-        MU_140KEV["cortical_bone"], uptake.soft_tissue)
+        scaled("cortical_bone"), uptake.soft_tissue)
 
-    truth = _render_heart(x, y, z, a, uptake, put, activity)
+    truth = _render_heart(x, y, z, a, uptake, soft, put, activity)
 
-    # bed: a curved pallet just below (posterior of) the body, in the μ-map only
-    back = a.body_semi_axes_xy_mm[1] * (1.0 - a.taper_per_100mm * z / 100.0)
-    top = back + a.bed_gap_mm - x**2 / (2 * 1200.0)
+    # bed: the curved pallet under (posterior of) the body, in the μ-map only
+    top = pallet_top + a.bed_gap_mm
     bed = (y >= top) & (y < top + a.bed_thickness_mm) & (np.abs(x) < 225.0) & ~body
     mu[bed] = MU_140KEV["bed"]
+    # the SPECT's view: the heart, diaphragm and upper abdomen move with breathing, the body wall and spine do not
+    moving = np.clip((depth_in - fat - 15.0) / 20.0, 0.0, 1.0) * np.clip((spine_y - a.spine_radius_mm - y) / 20.0,
+                                                                         0.0, 1.0)
+    activity = _as_scanned(activity, moving, grid, scan)
     return activity.astype(np.float32), mu.astype(np.float32), truth
 
 
-def _render_heart(x, y, z, a: Anatomy, uptake: Uptake, put, activity: np.ndarray) -> LVTruth:
-    """LV shell (with defect), LV and RV blood pools, RV wall, atrial blood; returns the LV truth."""
+BREATHING_PHASES = 8
+
+
+def _as_scanned(activity: np.ndarray, moving: np.ndarray, grid: ImageGrid, scan: ScanConditions) -> np.ndarray:
+    """The activity as the SPECT records it: the ``moving`` fraction (0–1) of each voxel averaged over the
+    breathing cycle — craniocaudal position −A cos⁴(πt) at uniform t (Lujan et al., Med. Phys. 26:715, 1999:
+    longer at end-expiration), centred on its mean, which manual SPECT–CT alignment matches to the CT — and all
+    of it shifted by the residual misregistration."""
+    shift_zyx = np.array(scan.misregistration_xyz_mm[::-1]) / np.array(grid.voxel_zyx_mm)
+    if np.any(shift_zyx != 0):
+        activity = ndimage.shift(activity, shift_zyx, order=1, mode="nearest")
+    if scan.breathing_mm <= 0:
+        return activity
+    phases = (np.arange(BREATHING_PHASES) + 0.5) / BREATHING_PHASES
+    positions_mm = -scan.breathing_mm * np.cos(np.pi * phases) ** 4
+    positions_mm -= positions_mm.mean()
+    breathing = np.mean([ndimage.shift(activity, (p / grid.voxel_zyx_mm[0], 0, 0), order=1, mode="nearest")
+                         for p in positions_mm], axis=0)
+    return (1.0 - moving) * activity + moving * breathing
+
+
+def _render_heart(x, y, z, a: Anatomy, uptake: Uptake, soft: float, put, activity: np.ndarray) -> LVTruth:
+    """LV shell (with defect), LV and RV blood pools, RV wall, atrial blood; returns the LV truth. RV and atria
+    scale with the LV's short axis (30 mm in the reference heart)."""
     long_axis, anterior, _ = _lv_frame(a)
     rel = np.stack([x - a.heart_centre_xyz_mm[0], y - a.heart_centre_xyz_mm[1], z - a.heart_centre_xyz_mm[2]], axis=-1)
-    along = rel @ long_axis
-    across = np.linalg.norm(rel - along[..., None] * long_axis, axis=-1)
     long, short = a.lv_semi_axes_mm
-    base = -0.3 * long
+    scale = short / 30.0
+    outer, inner = _lv_shell(rel, a)
 
     # RV: a larger, thinner shell on the right-anterior side, then atria at the base
-    rv_rel = rel + (np.array([28.0, 0.0, 0.0]) - 12.0 * anterior)
+    rv_rel = rel + scale * (np.array([30.0, 0.0, 0.0]) - 13.0 * anterior)
     rv_along = rv_rel @ long_axis
     rv_across = np.linalg.norm(rv_rel - rv_along[..., None] * long_axis, axis=-1)
-    rv_outer = ((rv_along / (0.9 * long)) ** 2 + (rv_across / (1.15 * short)) ** 2 <= 1.0) & (rv_along > base)
-    rv_inner = ((rv_along / (0.9 * long - 5)) ** 2 + (rv_across / (1.15 * short - 5)) ** 2 <= 1.0) & (rv_along > base)
-    put(rv_outer, MU_140KEV["soft_tissue"], uptake.right_ventricle)
-    put(rv_inner, MU_140KEV["soft_tissue"], uptake.blood_pool)
-    atria = np.linalg.norm(rel - (base - 25.0) * long_axis, axis=-1) < 32.0
-    put(atria, MU_140KEV["soft_tissue"], uptake.blood_pool)
+    base = LV_BASE * long
+    rv_outer = ((rv_along / (0.85 * long)) ** 2 + (rv_across / (1.15 * short)) ** 2 <= 1.0) & (rv_along > base)
+    rv_inner = ((rv_along / (0.85 * long - 5)) ** 2 + (rv_across / (1.15 * short - 5)) ** 2 <= 1.0) & (rv_along > base)
+    put(rv_outer, soft, uptake.right_ventricle)
+    put(rv_inner, soft, uptake.blood_pool)
+    atria = np.linalg.norm(rel - (base - 27.0 * scale) * long_axis, axis=-1) < 34.0 * scale
+    put(atria, soft, uptake.blood_pool)
 
-    outer = ((along / long) ** 2 + (across / short) ** 2 <= 1.0) & (along >= base)
-    inner = ((along / (long - a.lv_wall_mm)) ** 2 + (across / (short - a.lv_wall_mm)) ** 2 <= 1.0) & (along >= base)
-    put(outer, MU_140KEV["soft_tissue"], 1.0)
-    put(inner, MU_140KEV["soft_tissue"], uptake.blood_pool)
+    put(outer, soft, 1.0)
+    put(inner, soft, uptake.blood_pool)
     defect = None
     if uptake.defect is not None:
         segment = _segments(rel, a) * (outer & ~inner)
@@ -299,19 +503,25 @@ def _render_heart(x, y, z, a: Anatomy, uptake: Uptake, put, activity: np.ndarray
                    tuple(float(v) for v in anterior), defect)
 
 
+def _lv_shell(rel: np.ndarray, a: Anatomy) -> tuple[np.ndarray, np.ndarray]:
+    """``(outer, cavity)`` masks of the LV at the points ``rel`` (mm from the LV centre, ``[..., 3]``)."""
+    long_axis = _lv_axis(a.lv_azimuth_deg, a.lv_elevation_deg)
+    along = rel @ long_axis
+    across = np.linalg.norm(rel - along[..., None] * long_axis, axis=-1)
+    long, short = a.lv_semi_axes_mm
+    wall = a.lv_wall_mm
+    base = LV_BASE * long
+    outer = ((along / long) ** 2 + (across / short) ** 2 <= 1.0) & (along >= base)
+    inner = ((along / (long - wall)) ** 2 + (across / (short - wall)) ** 2 <= 1.0) & (along >= base)
+    return outer, inner
+
+
 def lv_segment_map(grid: ImageGrid, anatomy: Anatomy) -> np.ndarray:
     """AHA segment (1–17) of every LV myocardium voxel of ``grid``, 0 elsewhere (``[z, y, x]`` int8)."""
     z, y, x = np.meshgrid(*(grid.centres_mm(i) for i in range(3)), indexing="ij")
     c = anatomy.heart_centre_xyz_mm
     rel = np.stack([x - c[0], y - c[1], z - c[2]], axis=-1)
-    long_axis, _, _ = _lv_frame(anatomy)
-    along = rel @ long_axis
-    across = np.linalg.norm(rel - along[..., None] * long_axis, axis=-1)
-    long, short = anatomy.lv_semi_axes_mm
-    wall = anatomy.lv_wall_mm
-    base = -0.3 * long
-    outer = ((along / long) ** 2 + (across / short) ** 2 <= 1.0) & (along >= base)
-    inner = ((along / (long - wall)) ** 2 + (across / (short - wall)) ** 2 <= 1.0) & (along >= base)
+    outer, inner = _lv_shell(rel, anatomy)
     return (_segments(rel, anatomy) * (outer & ~inner)).astype(np.int8)
 
 
@@ -321,7 +531,7 @@ def _segments(rel: np.ndarray, a: Anatomy) -> np.ndarray:
     along = rel @ long_axis
     phi = np.degrees(np.arctan2(rel @ lateral, rel @ anterior))
     long = a.lv_semi_axes_mm[0]
-    return aha_segment(along, phi, -0.3 * long, long - a.lv_wall_mm)
+    return aha_segment(along, phi, LV_BASE * long, long - a.lv_wall_mm)
 
 
 def _lv_frame(a: Anatomy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -36,16 +36,20 @@ import mumap
 from mumap.data import io
 from mumap.data.body import AIR_MU_MAX
 from mumap.data.phantom import (
+    CT_VOXEL_MM3,
     Anatomy,
     LVTruth,
     Patient,
+    ScanConditions,
     Uptake,
     render,
     sample_anatomy,
+    sample_defects,
     sample_patients,
+    sample_scan,
     sample_uptake,
 )
-from mumap.spect.attenuation import MU_140KEV
+from mumap.spect.attenuation import MU_140KEV, MU_WATER_140KEV
 from mumap.spect.geometry import Acquisition, Collimator, ImageGrid, block_mean
 from mumap.spect.osem import osem
 from mumap.spect.projector import SPECTProjector
@@ -158,33 +162,54 @@ def patient_anatomy(plan: StudyPlan, seed: int) -> Anatomy:
     return sample_anatomy(plan.patient, np.random.default_rng([seed, 1, int(plan.patient.patient_id[1:])]))
 
 
+def study_uptake(preset: Preset, plan: StudyPlan, seed: int, rng: np.random.Generator) -> Uptake:
+    """A study's uptake: the patient's perfusion defect (one draw per patient, so that stress and rest agree:
+    fixed in both, or reversible) at the study's protocol, the other tissues drawn for the study from ``rng``."""
+    defects = sample_defects(np.random.default_rng([seed, 3, int(plan.patient.patient_id[1:])]),
+                             preset.defect_probability)
+    return sample_uptake(plan.protocol, rng, defects[plan.protocol])
+
+
 @dataclass
 class StudyPhantom:
-    """A study's phantom: activity and μ on the fine simulation grid, the μ-map and bed mask as the clinical
-    grid sees them (partial volume), the LV truth and the smallest body-to-detector gap of its orbit."""
+    """A study's phantom: activity (as the SPECT sees it) and μ on the fine simulation grid, the μ-map and bed
+    mask as the clinical grid sees them (partial volume, CT noise), the LV truth and the smallest
+    body-to-detector gap of its orbit."""
 
     fine_grid: ImageGrid
     activity: np.ndarray  # [z, y, x] on fine_grid, relative uptake (myocardium = 1)
     fine_mu: np.ndarray  # [z, y, x] on fine_grid, cm⁻¹
-    mu: np.ndarray  # [z, y, x] on the preset's grid, cm⁻¹: fine_mu averaged
+    mu: np.ndarray  # [z, y, x] on the preset's grid, cm⁻¹: fine_mu averaged, with CT noise
     bed: np.ndarray  # [z, y, x] on the preset's grid, bool
     truth: LVTruth
     acquisition: Acquisition
     clearance_mm: float
 
 
-def render_study(preset: Preset, anatomy: Anatomy, uptake: Uptake) -> StudyPhantom:
-    """Render a study's phantom on ``preset.grid.refined(preset.supersampling)`` and average it onto the grid.
+def render_study(preset: Preset, anatomy: Anatomy, uptake: Uptake, scan: ScanConditions | None = None,
+                 rng: np.random.Generator | None = None) -> StudyPhantom:
+    """Render a study's phantom on ``preset.grid.refined(preset.supersampling)`` and average its μ onto the grid.
 
-    The bed mask marks the clinical voxels that hold some pallet and less than half body.
+    The bed mask marks the clinical voxels that hold some pallet and less than half body. The μ-map gets the
+    CT's noise (``scan.ct_noise_hu``, from ``rng``): the noise of a CT voxel (:data:`CT_VOXEL_MM3`), converted
+    to 140.5 keV as the water-scaled HU → μ conversion of soft tissue does (σ_μ = μ_water · σ_HU / 1000), falls
+    with the square root of the number of CT voxels averaged into a reconstruction voxel (Kalender, Computed
+    Tomography, 3rd ed. 2011, ch. 5: σ² ∝ 1 / (voxel volume · dose)); it is added where there is matter.
     """
+    scan = scan or ScanConditions()
     factor = preset.supersampling
     fine_grid = preset.grid.refined(factor)
-    activity, fine_mu, truth = render(fine_grid, anatomy, uptake)
+    activity, fine_mu, truth = render(fine_grid, anatomy, uptake, scan)
     fine_body, fine_bed = body_and_bed(fine_mu)
     acquisition = preset.acquisition(anatomy.heart_centre_xyz_mm[::-1])
+    mu = block_mean(fine_mu, factor)
+    if scan.ct_noise_hu > 0:
+        if rng is None:
+            raise ValueError("render_study: CT noise needs a random generator (rng)")
+        sigma = MU_WATER_140KEV * scan.ct_noise_hu / 1000.0 * np.sqrt(CT_VOXEL_MM3 / np.prod(preset.grid.voxel_zyx_mm))
+        mu = np.where(mu > 0, np.maximum(mu + rng.normal(0.0, sigma, mu.shape), 0.0), 0.0)
     return StudyPhantom(
-        fine_grid, activity, fine_mu, block_mean(fine_mu, factor).astype(np.float32),
+        fine_grid, activity, fine_mu, mu.astype(np.float32),
         (block_mean(fine_bed, factor) > 0) & (block_mean(fine_body, factor) < 0.5), truth, acquisition,
         acquisition.body_clearance_mm(fine_grid, fine_body),
     )
@@ -210,9 +235,10 @@ def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path
     torch.set_num_threads(1)
     study_rng = np.random.default_rng([seed, 2, plan.index])
     anatomy = patient_anatomy(plan, seed)
-    uptake = sample_uptake(plan.protocol, study_rng, preset.defect_probability)
+    uptake = study_uptake(preset, plan, seed, study_rng)
+    scan = sample_scan(study_rng)
     grid = preset.grid
-    phantom = render_study(preset, anatomy, uptake)
+    phantom = render_study(preset, anatomy, uptake, scan, study_rng)
     if phantom.clearance_mm < 0:
         raise ValueError(f"{study_dir}: a detector of the {preset.radius_cm} cm orbit lies "
                          f"{-phantom.clearance_mm:.0f} mm inside patient {plan.patient.patient_id}")
@@ -243,7 +269,8 @@ def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path
                             lower_window=data.lower_window.numpy().astype(np.int32),
                             angles_deg=acquisition.angles_deg)
         meta = {"study_id": plan.study_id, "patient": asdict(plan.patient), "protocol": plan.protocol,
-                "counts": counts, "anatomy": asdict(anatomy), "uptake": asdict(uptake), "lv": truth.to_dict(),
+                "counts": counts, "anatomy": asdict(anatomy), "uptake": asdict(uptake), "scan": asdict(scan),
+                "lv": truth.to_dict(),
                 "slices": [first, last], "acquisition": _acquisition_dict(acquisition),
                 "scatter_fraction": round(data.scatter_fraction, 6), "clearance_mm": round(phantom.clearance_mm, 1)}
         (tmp / "truth.json").write_text(json.dumps(meta, indent=1))

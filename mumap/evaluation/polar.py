@@ -80,8 +80,8 @@ def segment_scores(polar: np.ndarray) -> np.ndarray:
 # --- the LV: detection and frame -------------------------------------------------------------------
 
 PRIOR_LONG_AXIS = (0.61, -0.61, -0.5)  # base → apex: anterior, left, inferior (45° azimuth, 30° down)
-PRIOR_SIZE_MM = (45.0, 28.0, 10.0)  # outer long and short semi-axis, wall (adult LV: 8–9 cm, r 2.5–3 cm, 0.8–1.2 cm)
-SIZE_BOUNDS_MM = ((28.0, 65.0), (18.0, 40.0), (5.0, 16.0))  # long, short, wall
+PRIOR_SIZE_MM = (65.0, 30.0, 10.0)  # outer long, short semi-axis, wall (adult LV: 7.5–9.5 cm, r 2.5–3.5, 0.8–1.2 cm)
+SIZE_BOUNDS_MM = ((35.0, 85.0), (18.0, 45.0), (5.0, 16.0))  # long, short, wall
 BASE_FRACTION_BOUNDS = (0.05, 0.6)  # base plane at −fraction × long semi-axis from the centre
 BASE_MARGIN_MM = 6.0  # the polar map's rim lies this far apical of the fitted base plane
 

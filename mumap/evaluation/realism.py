@@ -29,7 +29,7 @@ import numpy as np
 from rich.progress import Progress
 
 from mumap.data import io
-from mumap.data.phantom import anatomy_from_dict, lv_segment_map
+from mumap.data.phantom import MYOCARDIUM_G_PER_ML, anatomy_from_dict, lv_segment_map
 from mumap.data.synthesize import PRESETS
 from mumap.evaluation.figures import bland_altman_figure, polar_correlation_figure
 from mumap.evaluation.metrics import pearson_r, pixel_differences, segment_ape
@@ -43,7 +43,7 @@ from mumap.utils.plotting import save_figure
 PAPER_NAC = {"nac_segment_ape": (7.264, 5.481), "nac_pixel_distance": (8.559, 7.665), "nac_r_segments": 0.79,
              "nac_r_pixels": 0.81}  # Huxohl et al. 2023, nAC vs CTAC on their clinical test set
 WALLS = {"anterior": (1, 7, 13), "inferior": (4, 10, 15)}  # AHA segments
-MYOCARDIUM_G_PER_ML = 1.05
+FRAME_OK = (10.0, 10.0)  # a right LV frame: long axis within 10°, centre within 10 mm of the phantom's LV
 
 
 def lv_mass_g(segments: np.ndarray, voxel_zyx_mm: Sequence[float]) -> float:
@@ -73,6 +73,8 @@ def study_realism(root: Path, row: dict, preset_grid: ImageGrid, projectors: dic
         inside = np.isin(segments, wall_segments)
         relative = [image[inside].mean() / image[myocardium].mean() for image in (nac, ctac)]
         walls[wall] = float(relative[0] / relative[1])
+    axis_error = float(np.degrees(np.arccos(np.clip(np.dot(frame.long_axis, truth["lv"]["long_axis"]), -1.0, 1.0))))
+    centre_error = float(np.linalg.norm(np.subtract(frame.centre_xyz_mm, truth["lv"]["centre_xyz_mm"])))
     body_xy_mm = truth["anatomy"]["body_semi_axes_xy_mm"]
     row_out = {
         "id": row["id"], "sex": row["sex"], "bmi": float(row["weight_kg"]) / (float(row["height_cm"]) / 100) ** 2,
@@ -83,35 +85,48 @@ def study_realism(root: Path, row: dict, preset_grid: ImageGrid, projectors: dic
         "segment_ape": float(segment_ape(scores["nAC"], scores["CTAC"]).mean()),
         "pixel_distance": float(pixel_differences(maps["nAC"], maps["CTAC"]).mean()),
         **{f"{wall}_wall_ratio": value for wall, value in walls.items()},
+        "frame_axis_error_deg": axis_error, "frame_centre_error_mm": centre_error,
+        "frame_ok": axis_error <= FRAME_OK[0] and centre_error <= FRAME_OK[1],
     }
     return {"row": row_out, "maps": maps, "scores": scores}
 
 
-def pooled(results: list[dict]) -> dict:
-    """Cohort-level values: polar metrics pooled as the paper pools them, the rest mean ± std."""
+def _spread(values) -> dict[str, float]:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+
+def pooled_polar(results: list[dict]) -> dict:
+    """nAC-vs-CTAC polar metrics of ``results`` pooled as the paper pools them: segment APE and pixel distance
+    over all segments / pixels of all studies (mean ± std), Pearson R of all segment scores and of all pixels."""
     ape = np.concatenate([segment_ape(r["scores"]["nAC"], r["scores"]["CTAC"]) for r in results])
     pixel = np.concatenate([pixel_differences(r["maps"]["nAC"], r["maps"]["CTAC"]) for r in results])
 
     def stacked(kind: str, name: str) -> np.ndarray:
         return np.concatenate([np.ravel(r[kind][name]) for r in results])
 
-    def spread(values) -> dict[str, float]:
-        return {"mean": float(np.mean(values)), "std": float(np.std(values))}
-
-    rows = [r["row"] for r in results]
-    out = {
+    return {
         "studies": len(results),
-        "nac_segment_ape": spread(ape), "nac_pixel_distance": spread(pixel),
+        "nac_segment_ape": _spread(ape), "nac_pixel_distance": _spread(pixel),
         "nac_r_segments": pearson_r(stacked("scores", "nAC"), stacked("scores", "CTAC")),
         "nac_r_pixels": pearson_r(stacked("maps", "nAC"), stacked("maps", "CTAC")),
     }
+
+
+def pooled(results: list[dict]) -> dict:
+    """Cohort-level values: polar metrics pooled as the paper pools them (over all studies, and under
+    ``frame_ok`` over the studies whose automatic LV frame is right), the rest mean ± std."""
+    rows = [r["row"] for r in results]
+    out = pooled_polar(results)
+    right = [r for r in results if r["row"]["frame_ok"]]
+    out["frame_ok"] = pooled_polar(right) if right else None
+    out["frame_axis_error_deg"] = _spread([row["frame_axis_error_deg"] for row in rows])
     for key in ("scatter_fraction", "lv_mass_g", "lv_counts_nac", "bmi", "body_width_mm", "body_depth_mm"):
-        out[key] = spread([row[key] for row in rows])
+        out[key] = _spread([row[key] for row in rows])
     for sex in ("F", "M"):
         of_sex = [row for row in rows if row["sex"] == sex]
-        out[f"lv_mass_g_{sex}"] = spread([row["lv_mass_g"] for row in of_sex]) if of_sex else None
+        out[f"lv_mass_g_{sex}"] = _spread([row["lv_mass_g"] for row in of_sex]) if of_sex else None
         for wall in WALLS:
-            out[f"{wall}_wall_ratio_{sex}"] = spread([row[f"{wall}_wall_ratio"] for row in of_sex]) if of_sex else None
+            out[f"{wall}_wall_ratio_{sex}"] = _spread([row[f"{wall}_wall_ratio"] for row in of_sex]) if of_sex else None
     return out
 
 
@@ -120,14 +135,20 @@ def summary_table(values: dict) -> str:
     def pm(entry) -> str:
         return f"{entry['mean']:.3f} ± {entry['std']:.3f}"
 
-    lines = ["| nAC vs CTAC | paper (clinical) | this cohort | ratio |", "|---|---|---|---|"]
+    right = values["frame_ok"]
+    lines = [f"| nAC vs CTAC | paper (clinical) | this cohort, all {values['studies']} studies | ratio | the "
+             f"{right['studies'] if right else 0} with a right LV frame | ratio |", "|---|---|---|---|---|---|"]
     for key, label in (("nac_segment_ape", "segment APE (%)"), ("nac_pixel_distance", "pixel distance (%-points)")):
         mean, std = PAPER_NAC[key]
-        lines.append(f"| {label} | {mean:.3f} ± {std:.3f} | {pm(values[key])} | {values[key]['mean'] / mean:.2f} |")
+        subset = f"{pm(right[key])} | {right[key]['mean'] / mean:.2f}" if right else "– | –"
+        lines.append(f"| {label} | {mean:.3f} ± {std:.3f} | {pm(values[key])} | {values[key]['mean'] / mean:.2f} | "
+                     f"{subset} |")
     for key, label in (("nac_r_segments", "Pearson R (17-segment scores)"),
                        ("nac_r_pixels", "Pearson R (polar pixels)")):
-        lines.append(f"| {label} | {PAPER_NAC[key]:.2f} | {values[key]:.3f} | – |")
-    lines += ["", "| cohort | value |", "|---|---|",
+        subset = f"{right[key]:.3f}" if right else "–"
+        lines.append(f"| {label} | {PAPER_NAC[key]:.2f} | {values[key]:.3f} | – | {subset} | – |")
+    lines += ["", f"A right LV frame: the automatic frame (found on CTAC) within {FRAME_OK[0]:.0f}° and "
+              f"{FRAME_OK[1]:.0f} mm of the phantom's LV.", "", "| cohort | value |", "|---|---|",
               f"| studies | {values['studies']} |",
               f"| photopeak scatter fraction | {pm(values['scatter_fraction'])} |",
               f"| LV mass (g): women / men | {_maybe(values['lv_mass_g_F'])} / {_maybe(values['lv_mass_g_M'])} |",

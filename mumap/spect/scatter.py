@@ -12,7 +12,7 @@ van Rijk, *Phys Med Biol* 42:1133, 1997), whose amplitude is set by the medium a
   optical depth ``τ`` (the line integral of the μ-map from the sample to the detector) over μ of water:
   lung scatters less than tissue, and the scatter-to-primary ratio of a sample,
   ``e^((1 − μ_b/μ_w)·τ) − 1``, grows with the tissue crossed, i.e. with body size. mumap takes
-  μ_b = 0.11: the myocardium's own scatter fraction then spans 0.30 (BMI 20) to 0.41 (BMI 41) for one
+  μ_b = 0.11: the myocardium's own scatter fraction then spans 0.25 (BMI 20) to 0.36 (BMI 41) for one
   man of the phantom (``tests/spect/test_scatter.py``), the 0.25–0.4 reported from slim to obese for
   ⁹⁹ᵐTc MPI; with 0.12 whole studies stay at 0.20–0.26 whatever the body. A whole study's fraction grows
   less than the heart's, because the body's own near-surface activity tends to ``1 − μ_b/μ`` at any size.

@@ -1,23 +1,31 @@
-"""Phantoms: the patient distribution, anatomy, uptake, defects, AHA segments (μ values: tests/spect)."""
+"""Phantoms: the patient distribution, anatomy, heart size, uptake, defects, CT-like μ, scan conditions, AHA
+segments (μ table values: tests/spect)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, replace
 
 import numpy as np
+import pytest
 
 from mumap.data.phantom import (
+    LUNG_MU_PER_G_CM3,
     TERRITORY_SEGMENTS,
     Anatomy,
     Defect,
     Patient,
+    ScanConditions,
     Uptake,
     aha_segment,
     anatomy_from_dict,
+    lv_length_mm,
     lv_segment_map,
+    lv_shell_mass_g,
     render,
     sample_anatomy,
+    sample_defects,
     sample_patients,
+    sample_scan,
     sample_uptake,
 )
 from mumap.spect.attenuation import MU_140KEV
@@ -45,7 +53,34 @@ def test_anatomy_follows_the_patient():
     assert sample_anatomy(slim, rng).breasts is None
     # the heart rests on the left dome; right dome 1–2 cm higher
     right, left = sample_anatomy(slim, rng).diaphragm_z_mm
-    assert 10.0 <= right - left <= 20.0 and -35.0 <= left <= -5.0
+    assert 10.0 <= right - left <= 20.0 and -60.0 <= left <= -10.0
+
+
+def test_lv_size_follows_the_literature_by_sex():
+    """LV myocardial mass 90–130 g (women) / 110–180 g (men), outer base-to-apex length 75–95 mm, wall 8–12 mm."""
+    rng = np.random.default_rng(7)
+    patients = sample_patients(300, rng)
+    anatomies = [sample_anatomy(p, rng) for p in patients]
+    for sex, (low, high), typical in (("F", (90, 130), (100, 120)), ("M", (110, 180), (125, 155))):
+        of_sex = [a for p, a in zip(patients, anatomies, strict=True) if p.sex == sex]
+        mass = np.array([lv_shell_mass_g(*a.lv_semi_axes_mm, a.lv_wall_mm) for a in of_sex])
+        assert low - 0.5 <= mass.min() and mass.max() <= high + 0.5 and typical[0] < np.median(mass) < typical[1]
+        length = np.array([lv_length_mm(a.lv_semi_axes_mm[0]) for a in of_sex])
+        assert 75 - 1e-9 <= length.min() and length.max() <= 95 + 1e-9 and np.ptp(length) > 10
+        assert all(8 <= a.lv_wall_mm <= 12 for a in of_sex)
+    # the analytic mass is the rendered shell's: voxel count × 1.05 g/ml on a 1.2 mm grid
+    anatomy = anatomies[0]
+    grid = ImageGrid((80, 120, 120), (1.2, 1.2, 1.2))
+    voxels = (lv_segment_map(grid, replace(anatomy, heart_centre_xyz_mm=(0.0, 0.0, 0.0))) > 0).sum()
+    assert voxels * 1.2**3 / 1000 * 1.05 == pytest.approx(lv_shell_mass_g(*anatomy.lv_semi_axes_mm, anatomy.lv_wall_mm),
+                                                           rel=0.02)
+    # analytic case: a spherical shell (R 40 mm, wall 10 mm) cut by the base plane 12 mm behind its centre is two
+    # spherical caps, of volume π h² (3r − h) / 3 for the height h above the plane
+    def cap_ml(r: float) -> float:
+        h = r + 12.0
+        return np.pi * h**2 * (3 * r - h) / 3 / 1000
+
+    assert lv_shell_mass_g(40.0, 40.0, 10.0) == pytest.approx((cap_ml(40.0) - cap_ml(30.0)) * 1.05, rel=1e-9)
 
 
 def test_reference_thorax_anatomy():
@@ -66,6 +101,9 @@ def test_reference_thorax_anatomy():
     assert not (bed & body).any()
     assert activity[~body].max() == 0.0  # no activity outside the body, none in the bed
     assert 300 < np.ptp(x[body & (np.abs(z) < 3)]) <= 2 * Anatomy().body_semi_axes_xy_mm[0] + 5
+    # the back lies flat on the pallet: no air between them under the spine
+    back = y[body & column].max()
+    assert y[bed & column].min() - back <= GRID.voxel_zyx_mm[1] + 1e-6
 
 
 def test_breasts_add_anterior_tissue_in_front_of_the_heart():
@@ -89,14 +127,140 @@ def test_a_defect_lowers_uptake_in_its_segments_only():
     assert truth.defect["territory"] == "RCA" and truth.defect["severity"] == 0.5
 
 
-def test_sampled_defects_stay_in_one_territory_and_range():
+def test_sampled_defects_stay_in_one_territory_and_range_and_agree_between_stress_and_rest():
     rng = np.random.default_rng(5)
-    defects = [sample_uptake("stress", rng, 1.0).defect for _ in range(200)]
-    for d in defects:
-        assert set(d.segments) <= set(TERRITORY_SEGMENTS[d.territory]) and d.segments
-        assert 0.1 <= d.severity <= 0.7
-    assert {d.territory for d in defects} == set(TERRITORY_SEGMENTS)
-    assert sample_uptake("rest", rng, 0.0).defect is None
+    pairs = [sample_defects(rng, 1.0) for _ in range(400)]
+    for pair in pairs:
+        stress, rest = pair["stress"], pair["rest"]
+        assert set(stress.segments) <= set(TERRITORY_SEGMENTS[stress.territory]) and stress.segments
+        assert 0.1 <= stress.severity <= 0.7
+        if stress.kind == "fixed":  # scar: the same defect in both
+            assert (rest.territory, rest.segments) == (stress.territory, stress.segments)
+            assert 0.85 * stress.severity - 1e-3 <= rest.severity <= stress.severity
+        else:  # ischaemia: milder at rest, or gone
+            assert rest is None or (rest.segments == stress.segments and rest.severity <= 0.5 * stress.severity + 1e-3)
+    kinds = [p["stress"].kind for p in pairs]
+    assert 0.4 < kinds.count("fixed") / len(kinds) < 0.6
+    assert any(p["rest"] is None for p in pairs) and {p["stress"].territory for p in pairs} == set(TERRITORY_SEGMENTS)
+    assert sample_defects(rng, 0.0) == {"stress": None, "rest": None}
+
+
+def test_hepatobiliary_and_bowel_activity_is_higher_at_rest():
+    rng = np.random.default_rng(8)
+    stress = [sample_uptake("stress", rng, None) for _ in range(300)]
+    rest = [sample_uptake("rest", rng, None) for _ in range(300)]
+    for organ in ("gallbladder", "bowel", "liver"):
+        assert np.mean([getattr(u, organ) for u in rest]) > 1.2 * np.mean([getattr(u, organ) for u in stress])
+
+
+def test_lung_activity_per_voxel_is_below_soft_tissue_and_follows_its_density():
+    anatomy = replace(Anatomy(), lung_density_g_cm3=0.35, lung_gradient=0.3)
+    uptake = Uptake(soft_tissue=0.08, lung_per_gram=1.4)
+    activity, mu, _ = render(GRID, anatomy, uptake)
+    lung = (mu > 0.02) & (mu < 0.065)
+    assert lung.sum() > 1000
+    assert activity[lung].max() < 0.65 * uptake.soft_tissue
+    # activity ∝ density ∝ μ in the lung; the dependent (posterior) lung is denser
+    np.testing.assert_allclose(activity[lung] / mu[lung], uptake.soft_tissue * 1.4 / 1.05 / LUNG_MU_PER_G_CM3,
+                               rtol=1e-5)
+    y = np.broadcast_to(GRID.centres_mm(1)[None, :, None], GRID.shape)
+    front, back = mu[lung & (y < np.median(y[lung]))].mean(), mu[lung & (y >= np.median(y[lung]))].mean()
+    assert 1.05 < back / front < 1.35
+    assert np.median(mu[lung]) / LUNG_MU_PER_G_CM3 == pytest.approx(0.35, rel=0.1)
+
+
+def test_ct_tissue_densities_vary_per_patient():
+    rng = np.random.default_rng(9)
+    anatomies = [sample_anatomy(p, rng) for p in sample_patients(200, rng)]
+    for name, low, high in (("lung_density_g_cm3", 0.20, 0.40), ("soft_tissue_scale", 0.97, 1.03),
+                            ("bone_mineral_scale", 0.90, 1.10), ("lung_gradient", 0.1, 0.4)):
+        values = np.array([getattr(a, name) for a in anatomies])
+        assert low <= values.min() and values.max() <= high and np.ptp(values) > 0.8 * (high - low)
+    # soft tissue scales all soft tissue; bone mineral scales the bone's excess over soft tissue
+    plain = render(GRID, Anatomy(), Uptake())[1]
+    dense = render(GRID, replace(Anatomy(), soft_tissue_scale=1.03, bone_mineral_scale=1.1), Uptake())[1]
+    soft, bone = np.isclose(plain, MU_140KEV["soft_tissue"]), np.isclose(plain, MU_140KEV["cortical_bone"])
+    np.testing.assert_allclose(dense[soft], 1.03 * MU_140KEV["soft_tissue"], rtol=1e-6)
+    expected_bone = 1.03 * MU_140KEV["soft_tissue"] + 1.1 * (MU_140KEV["cortical_bone"] - MU_140KEV["soft_tissue"])
+    np.testing.assert_allclose(dense[bone], expected_bone, rtol=1e-6)
+
+
+def test_fat_is_thicker_where_the_patient_carries_it():
+    even = replace(Anatomy(), fat_mm=20.0)
+    front_heavy = replace(even, fat_unevenness=(0.5, -90.0, 0.0, 0.0))
+    x = GRID.centres_mm(2)
+    y = GRID.centres_mm(1)
+    centre = GRID.shape[0] // 2
+
+    def fat_along(mu: np.ndarray, axis: str) -> int:  # adipose voxels on the anterior or the lateral line
+        line = mu[centre, : GRID.shape[1] // 2, np.argmin(np.abs(x))] if axis == "anterior" else \
+            mu[centre, np.argmin(np.abs(y)), GRID.shape[2] // 2:]
+        return int(np.isclose(line, MU_140KEV["adipose"]).sum())
+
+    plain, heavy = render(GRID, even, Uptake())[1], render(GRID, front_heavy, Uptake())[1]
+    assert fat_along(heavy, "anterior") >= fat_along(plain, "anterior") + 2
+    assert fat_along(heavy, "lateral") == fat_along(plain, "lateral")
+
+
+def test_arms_down_add_tissue_at_the_sides():
+    wide = ImageGrid((10, 80, 128), (4.8, 4.8, 4.8))  # ±307 mm: room for the arms beside the body
+    up, down = (render(wide, replace(Anatomy(), arms_down=arms), Uptake())[1] for arms in (False, True))
+    x = np.broadcast_to(wide.centres_mm(2)[None, None, :], wide.shape)
+    beside = np.abs(x) > Anatomy().body_semi_axes_xy_mm[0] + 5
+    assert (up[beside] > 0.1).sum() == 0  # (the bed pallet reaches out there)
+    assert (down[beside] >= MU_140KEV["cortical_bone"] - 1e-6).sum() > 0  # the humerus
+    arm_volume_ml = (down[beside] > 0.1).sum() * np.prod(wide.voxel_zyx_mm) / 1000
+    assert arm_volume_ml == pytest.approx(2 * np.pi * 4.5**2 * wide.shape[0] * 0.48, rel=0.1)  # two 45 mm cylinders
+
+
+def test_abdomen_holds_a_gallbladder_and_bowel_loops_that_sometimes_touch_the_heart():
+    rng = np.random.default_rng(10)
+    anatomies = [sample_anatomy(p, rng) for p in sample_patients(200, rng)]
+    gaps = []
+    for a in anatomies:
+        assert 1 <= len(a.bowel_loops_xyzr_mm) <= 3
+        _, _, z, r = a.bowel_loops_xyzr_mm[0]
+        sin_el = np.sin(np.deg2rad(a.lv_elevation_deg))  # the LV's lowest point, below its centre
+        long, short = a.lv_semi_axes_mm
+        lowest = -np.sqrt((long * sin_el) ** 2 + short**2 * (1 - sin_el**2))
+        gaps.append(lowest - (z + r))  # the diaphragm (5 mm) and the gap between
+        assert a.gallbladder_xyz_mm[0] < 0  # right side, under the liver
+    touching = np.mean(np.array(gaps) < 10.0)
+    assert min(gaps) >= 5.0 - 0.2  # the diaphragm; positions are rounded to 0.1 mm
+    assert 0.2 < touching < 0.8
+    anatomy = replace(Anatomy(), bowel_loops_xyzr_mm=((30.0, -30.0, -90.0, 20.0),))
+    activity = render(GRID, anatomy, Uptake(bowel=2.0, gallbladder=3.0))[0]
+    assert np.isclose(activity, 2.0).sum() > 50 and np.isclose(activity, 3.0).sum() > 50
+
+
+def test_breathing_blurs_the_heart_craniocaudally_and_misregistration_shifts_it():
+    still, _, _ = render(GRID, Anatomy(), Uptake())
+    breathing, mu_b, _ = render(GRID, Anatomy(), Uptake(), ScanConditions(breathing_mm=20.0))
+    shifted, mu_s, _ = render(GRID, Anatomy(), Uptake(), ScanConditions(misregistration_xyz_mm=(0.0, 4.8, 0.0)))
+    mu = render(GRID, Anatomy(), Uptake())[1]
+    np.testing.assert_array_equal(mu_b, mu)  # the CT is one snapshot
+    np.testing.assert_array_equal(mu_s, mu)
+    z = np.broadcast_to(GRID.centres_mm(0)[:, None, None], GRID.shape)
+    wall = lv_segment_map(GRID, Anatomy()) > 0
+    # the myocardium's counts spread out of its wall, the image's total and mean height are kept
+    assert 0.6 < breathing[wall].sum() / still[wall].sum() < 0.95
+    assert abs((breathing * z).sum() / breathing.sum() - (still * z).sum() / still.sum()) < 0.5
+    assert breathing.sum() == pytest.approx(still.sum(), rel=0.01)
+    # the spine and the chest wall do not move
+    body_wall = np.isclose(mu, MU_140KEV["cortical_bone"])
+    np.testing.assert_allclose(breathing[body_wall], still[body_wall], atol=1e-6)
+    # one voxel posterior: the heart's activity moves by one voxel
+    np.testing.assert_allclose(shifted[:, 1:], still[:, :-1], atol=1e-6)
+
+
+def test_scan_conditions_are_in_their_ranges():
+    rng = np.random.default_rng(11)
+    scans = [sample_scan(rng) for _ in range(300)]
+    breathing = np.array([s.breathing_mm for s in scans])
+    shift = np.array([np.linalg.norm(s.misregistration_xyz_mm) for s in scans])
+    noise = np.array([s.ct_noise_hu for s in scans])
+    assert 10 <= breathing.min() and breathing.max() <= 20 and shift.max() <= 4.0 and shift.mean() > 1.5
+    assert 15 <= noise.min() and noise.max() <= 40
 
 
 def test_aha_segments_follow_the_standard_orientation():

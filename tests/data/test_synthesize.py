@@ -88,16 +88,20 @@ def test_images_are_physical_and_the_heart_is_where_the_truth_says(cohort):
         mu, voxel_zyx_mm, _ = io.load_nifti(cohort / row["mumap"])
         assert voxel_zyx_mm == pytest.approx(TINY.grid.voxel_zyx_mm)
         assert 110 <= mu.shape[0] * voxel_zyx_mm[0] <= TINY.grid.shape[0] * voxel_zyx_mm[0]
-        # the μ-map is the fine phantom averaged onto the clinical grid: table values inside organs,
-        # partial-volume values on their edges
-        values = set(np.unique(mu).astype(float).round(4).tolist())
-        assert {MU_140KEV["lung"], MU_140KEV["soft_tissue"]} <= values
-        assert len(values - {round(v, 4) for v in MU_140KEV.values()}) > 20
-        assert mu.min() >= 0 and mu.max() <= 0.30
+        # the μ-map is the fine phantom averaged onto the clinical grid (partial-volume edges) with the CT's
+        # noise, in the patient's own tissue densities: soft tissue at the patient's scale of the table value
+        truth = json.loads((cohort / row["truth"]).read_text())
+        anatomy = anatomy_from_dict(truth["anatomy"])
+        assert len(np.unique(mu)) > 0.2 * (mu > 0).sum()  # continuous, noisy values
+        assert mu.min() >= 0 and mu.max() <= 0.33
+        soft = MU_140KEV["soft_tissue"] * anatomy.soft_tissue_scale
+        assert np.median(mu[np.abs(mu - soft) < 0.004]) == pytest.approx(soft, abs=5e-4)
+        assert set(truth["scan"]) == {"breathing_mm", "misregistration_xyz_mm", "ct_noise_hu"}
+        scan = truth["scan"]
+        assert 10 <= scan["breathing_mm"] <= 20 and np.linalg.norm(scan["misregistration_xyz_mm"]) <= 4
         bed = io.load_nifti(cohort / row["bed"])[0]
         assert bed.sum() > 0 and np.all((mu[bed > 0] > 0) & (mu[bed > 0] < TISSUE_MU_MIN))
-        assert MU_140KEV["bed"] / 4 < np.median(mu[bed > 0]) <= MU_140KEV["bed"] + 1e-6  # pallet, partly air
-        truth = json.loads((cohort / row["truth"]).read_text())
+        assert MU_140KEV["bed"] / 4 < np.median(mu[bed > 0]) <= MU_140KEV["bed"] + 0.003  # pallet, partly air
         first, last = truth["slices"]
         segments = lv_segment_map(TINY.grid, anatomy_from_dict(truth["anatomy"]))[first:last]
         for name in ("nac", "sc", "ctac"):
@@ -227,9 +231,10 @@ def test_men_lose_inferior_wall_counts(wall_ratios):
     assert men < women - 0.05
 
 
-# cohort_digest of the tiny cohort, seed 3, as mumap 0.3.0 builds it (the patient-frame physics of issue 14;
-# before it: 455ab18b…), with torch 2.13.0+cpu on x86_64 (the quick cohort, seed 0: docs/BENCHMARKS.md)
-RECORDED_TINY_SEED3 = "52f72c59b2e9f555eb33896f2540ef8d8a3543e131c36da690b4177930b6eef3"
+# cohort_digest of the tiny cohort, seed 3, as mumap 0.4.0 builds it (patients as scanned, CT-like μ-maps, LV of
+# literature size; 0.3.0: 52f72c59…, 0.2.0: 455ab18b…), with torch 2.13.0+cpu on x86_64 (the quick cohort, seed 0:
+# docs/BENCHMARKS.md)
+RECORDED_TINY_SEED3 = "50e5d1cc24d368c36a7e6efc0863a97a300ffd82616b4b24a72c5deb2073e728"
 
 
 @pytest.mark.slow
