@@ -27,7 +27,7 @@ def test_import_writes_the_bed_mask_it_finds_once(tiny_cohort, tmp_path):
     found, true = read_bed_mask(studies.parent, imported), read_bed_mask(tiny_cohort, row)
     assert true.sum() > 100 and 2 * (found & true).sum() / (found.sum() + true.sum()) > 0.9  # Dice
     mu = io.load_nifti(tiny_cohort / row["mumap"])[0]
-    assert mu[found != true].max() < 0.5 * MU_140KEV["bed"] + 0.5 * MU_WATER_140KEV  # only mixed voxels differ
+    assert mu[found != true].max() < 0.8 * MU_WATER_140KEV  # only mixed voxels differ (the back lies on the pallet)
 
 
 def test_hu_to_mu_is_the_documented_bilinear_model():

@@ -70,7 +70,7 @@ def test_prac_without_attenuation_keeps_the_nac_image(thorax):
     _, mu, nac, _ = thorax
     same = prac(nac, torch.zeros_like(mu), prac_projector(GRID), n_iterations=10)
     assert float(same.sum()) == pytest.approx(float(nac.sum()), rel=0.01)
-    assert rel_l2(same, nac) < 0.1  # 10 × 3 OSEM of its own projections: unrecovered fine detail only
+    assert rel_l2(same, nac) < 0.12  # 10 × 3 OSEM of its own projections: unrecovered fine detail only
 
 
 def test_prac_needs_an_attenuation_free_parallel_projector(thorax):
