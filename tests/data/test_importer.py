@@ -11,7 +11,7 @@ from mumap.data import io
 from mumap.data.bed import read_bed_mask
 from mumap.data.importer import hu_to_mu, import_nifti_csv
 from mumap.data.io import DatasetError
-from mumap.spect.attenuation import MU_140KEV, MU_WATER_140KEV
+from mumap.spect.attenuation import MU_WATER_140KEV
 from tests.helpers import SPECT_ORIGIN, SPECT_VOXEL, cylinder
 
 
