@@ -1,6 +1,6 @@
 """Calibration report of a synthetic cohort against the paper's clinical statistics (no model needed).
 
-    python -m mumap.evaluation.realism data/quick [--out data/quick/realism] [--max-studies N]
+    python -m mumap.evaluation.realism data/quick [--out data/quick/realism] [--max-studies N] [--ctac simulator]
 
 Over every study of a cohort: the nAC image against its CTAC — PRAC (10 × 3) of the nAC image with the
 study's CT μ-map, as the evaluation report makes it — with the project's own polar maps (the LV frame found
@@ -52,15 +52,27 @@ def lv_mass_g(segments: np.ndarray, voxel_zyx_mm: Sequence[float]) -> float:
     return float((segments > 0).sum() * np.prod(voxel_zyx_mm) / 1000.0 * MYOCARDIUM_G_PER_ML)
 
 
-def study_realism(root: Path, row: dict, preset_grid: ImageGrid, projectors: dict) -> dict:
-    """Polar maps of nAC and CTAC and the per-study figures of one cohort study."""
+CTAC_SOURCES = ("prac", "simulator")
+
+
+def study_realism(root: Path, row: dict, preset_grid: ImageGrid, projectors: dict, ctac_source: str = "prac"
+                  ) -> dict:
+    """Polar maps of nAC and CTAC and the per-study figures of one cohort study. CTAC is PRAC of the nAC image
+    with the study's μ-map (``prac``, as the evaluation and the paper make it) or the simulator's own
+    reconstruction from the raw data with attenuation and TEW scatter correction (``simulator``), which
+    tells what PRAC adds to the differences."""
+    if ctac_source not in CTAC_SOURCES:
+        raise ValueError(f"unknown CTAC source {ctac_source!r}: choose one of {', '.join(CTAC_SOURCES)}")
     nac, voxel_zyx_mm, origin_zyx_mm = io.load_nifti(root / row["nac"])
-    mu = io.load_nifti(root / row["mumap"])[0]
     truth = json.loads((root / row["truth"]).read_text())
-    grid = ImageGrid(nac.shape, tuple(float(v) for v in voxel_zyx_mm))
-    if grid not in projectors:
-        projectors[grid] = prac_projector(grid)
-    ctac = prac(nac, mu, projectors[grid]).numpy()
+    if ctac_source == "simulator":
+        ctac = io.load_nifti(root / row["ctac"])[0]
+    else:
+        mu = io.load_nifti(root / row["mumap"])[0]
+        grid = ImageGrid(nac.shape, tuple(float(v) for v in voxel_zyx_mm))
+        if grid not in projectors:
+            projectors[grid] = prac_projector(grid)
+        ctac = prac(nac, mu, projectors[grid]).numpy()
     frame = find_lv(ctac, voxel_zyx_mm, origin_zyx_mm)
     maps = {name: polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, POLAR_SIZE)
             for name, image in (("nAC", nac), ("CTAC", ctac))}
@@ -166,7 +178,7 @@ def _maybe(entry: dict | None) -> str:
 
 
 def realism_report(root: str | Path, out: str | Path | None = None, max_studies: int | None = None,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, ctac_source: str = "prac") -> dict:
     """Compute the calibration report of the cohort at ``root`` into ``out`` (default ``<root>/realism``)."""
     root = Path(root)
     out = Path(out) if out else root / "realism"
@@ -182,7 +194,7 @@ def realism_report(root: str | Path, out: str | Path | None = None, max_studies:
     with Progress(disable=not progress) as bar:
         task = bar.add_task("realism", total=len(rows))
         for row in rows:
-            results.append(study_realism(root, row, preset_grid, projectors))
+            results.append(study_realism(root, row, preset_grid, projectors, ctac_source))
             bar.advance(task)
     values = pooled(results)
     out.mkdir(parents=True, exist_ok=True)
@@ -204,8 +216,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("cohort", type=Path)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--max-studies", type=int, default=None)
+    parser.add_argument("--ctac", choices=CTAC_SOURCES, default="prac",
+                        help="CTAC: PRAC of the nAC image with the μ-map (default, as the evaluation) or the "
+                             "simulator's AC + scatter-corrected reconstruction from the raw data")
     args = parser.parse_args(argv)
-    values = realism_report(args.cohort, args.out, args.max_studies)
+    values = realism_report(args.cohort, args.out, args.max_studies, ctac_source=args.ctac)
     print(summary_table(values))
     return values
 

@@ -47,3 +47,8 @@ def test_report_of_a_cohort(tiny_cohort, tmp_path, capsys):
     assert (values["frame_ok"] or {"studies": 0})["studies"] == len(right)
     printed = capsys.readouterr().out
     assert "| segment APE (%) | 7.264 ± 5.481 |" in printed and "scatter fraction" in printed
+    # the simulator's own CTAC instead of PRAC: another reference, the same nAC
+    simulator = main([str(tiny_cohort), "--out", str(tmp_path / "simulator"), "--max-studies", "3", "--ctac",
+                      "simulator"])
+    assert simulator["lv_counts_nac"] == values["lv_counts_nac"]
+    assert simulator["nac_segment_ape"] != values["nac_segment_ape"]
