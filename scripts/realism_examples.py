@@ -16,13 +16,12 @@ import numpy as np
 
 from mumap.data import io
 from mumap.data.montage import study_montage
+from mumap.data.phantom import lv_lowest_z_mm
 
 
 def _dome_above_heart_mm(anatomy: dict) -> float:
     """How far the left dome's apex lies above the LV's lowest point (mm; the LV centre is at z = 0)."""
-    long, short = anatomy["lv_semi_axes_mm"]
-    sin_el = np.sin(np.deg2rad(anatomy["lv_elevation_deg"]))
-    return anatomy["diaphragm_z_mm"][1] + np.sqrt((long * sin_el) ** 2 + short**2 * (1 - sin_el**2))
+    return anatomy["diaphragm_z_mm"][1] - lv_lowest_z_mm(*anatomy["lv_semi_axes_mm"], anatomy["lv_elevation_deg"])
 
 
 def pick(root: Path) -> dict[str, str]:

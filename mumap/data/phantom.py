@@ -160,6 +160,13 @@ def lv_length_mm(long_mm: float) -> float:
     return (1.0 - LV_BASE) * long_mm
 
 
+def lv_lowest_z_mm(long_mm: float, short_mm: float, elevation_deg: float) -> float:
+    """Height (mm, negative) of the LV shell's lowest point relative to its centre: the ellipsoid of semi-axes
+    ``long_mm``, ``short_mm`` whose long axis points ``elevation_deg`` below the transaxial plane."""
+    sin_el = np.sin(np.deg2rad(elevation_deg))
+    return -np.sqrt((long_mm * sin_el) ** 2 + short_mm**2 * (1 - sin_el**2))
+
+
 def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
     """Anatomy scaled from height and weight, with per-patient variability."""
     size = np.sqrt(patient.weight_kg / patient.height_cm / (75.0 / 175.0))  # cross-section scale
@@ -186,8 +193,7 @@ def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
     # the heart rests on the left dome: its lowest point (LV centre at z = 0) is ≈ 35–55 mm down; in men
     # the dome reaches up beside the inferior wall (abdomen instead of lung around it), the source of
     # inferior-wall attenuation artefacts; the right dome is 1–2 cm above the left
-    sin_el = np.sin(np.deg2rad(elevation))
-    heart_bottom = -np.sqrt((lv_long * sin_el) ** 2 + lv_short**2 * (1 - sin_el**2))
+    heart_bottom = lv_lowest_z_mm(lv_long, lv_short, elevation)
     left_dome = heart_bottom + (rng.uniform(5.0, 25.0) if patient.sex == "M" else -rng.uniform(0.0, 25.0))
     right_dome = left_dome + rng.uniform(10.0, 20.0)
     heart = (rng.uniform(20.0, 40.0), -rng.uniform(20.0, 40.0) * depth / 115.0, 0.0)
@@ -339,6 +345,7 @@ class LVTruth:
         return asdict(self)
 
 
+PALLET_RADIUS_MM = 1200.0  # the bed pallet's transaxial curvature (its top rises x² / 2R beside the axis)
 LUNG_MU_PER_G_CM3 = MU_140KEV["lung"] / 0.30  # the table's lung is NIST lung tissue at 0.30 g/cm³
 LUNG_DENSITY_MAX_G_CM3 = 0.42  # μ stays below the bed pallet's, which tells the bed from the body
 
@@ -355,7 +362,7 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake, scan: ScanConditio
     # the back lies flat on the curved pallet: its half-ellipse is deeper by the flattening and cut there
     half_d_back = np.where(y > 0, half_d + a.back_flattening_mm * widen, half_d)
     rho = np.sqrt((x / half_w) ** 2 + (y / half_d_back) ** 2)  # 1 on the skin
-    pallet_top = half_d - x**2 / (2 * 1200.0)
+    pallet_top = half_d - x**2 / (2 * PALLET_RADIUS_MM)
     depth_in = np.minimum((1.0 - rho) * np.sqrt(half_w * half_d), pallet_top - y)  # ≈ mm under the skin
     body = depth_in >= 0.0
     theta = np.arctan2(y, x)
@@ -383,7 +390,7 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake, scan: ScanConditio
     if a.arms_down:  # upper arms at the sides, resting on the pallet: muscle round the humerus, under a fat layer
         for side in (-1, 1):
             cx = side * (a.body_semi_axes_xy_mm[0] + 5.0 + a.arm_radius_mm)
-            cy = a.body_semi_axes_xy_mm[1] - cx**2 / (2 * 1200.0) - a.arm_radius_mm
+            cy = a.body_semi_axes_xy_mm[1] - cx**2 / (2 * PALLET_RADIUS_MM) - a.arm_radius_mm
             r_arm = np.hypot(x - cx, y - cy)
             put(r_arm <= a.arm_radius_mm, scaled("adipose"), uptake.soft_tissue)
             put(r_arm <= a.arm_radius_mm - 0.5 * a.fat_mm, soft, uptake.soft_tissue)

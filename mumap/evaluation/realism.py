@@ -43,6 +43,7 @@ from mumap.utils.plotting import save_figure
 PAPER_NAC = {"nac_segment_ape": (7.264, 5.481), "nac_pixel_distance": (8.559, 7.665), "nac_r_segments": 0.79,
              "nac_r_pixels": 0.81}  # Huxohl et al. 2023, nAC vs CTAC on their clinical test set
 WALLS = {"anterior": (1, 7, 13), "inferior": (4, 10, 15)}  # AHA segments
+CTAC_SOURCES = ("prac", "simulator")  # PRAC of the nAC image, or the simulator's AC + SC reconstruction
 FRAME_OK = (10.0, 10.0)  # a right LV frame: long axis within 10°, centre within 10 mm of the phantom's LV
 
 
@@ -50,9 +51,6 @@ def lv_mass_g(segments: np.ndarray, voxel_zyx_mm: Sequence[float]) -> float:
     """Mass (g) of the LV myocardium in an AHA segment map (:func:`~mumap.data.phantom.lv_segment_map`), at the
     density of myocardium, 1.05 g/ml."""
     return float((segments > 0).sum() * np.prod(voxel_zyx_mm) / 1000.0 * MYOCARDIUM_G_PER_ML)
-
-
-CTAC_SOURCES = ("prac", "simulator")
 
 
 def study_realism(root: Path, row: dict, preset_grid: ImageGrid, projectors: dict, ctac_source: str = "prac"

@@ -19,6 +19,7 @@ from mumap.data.phantom import (
     aha_segment,
     anatomy_from_dict,
     lv_length_mm,
+    lv_lowest_z_mm,
     lv_segment_map,
     lv_shell_mass_g,
     render,
@@ -220,9 +221,7 @@ def test_abdomen_holds_a_gallbladder_and_bowel_loops_that_sometimes_touch_the_he
     for a in anatomies:
         assert 1 <= len(a.bowel_loops_xyzr_mm) <= 3
         _, _, z, r = a.bowel_loops_xyzr_mm[0]
-        sin_el = np.sin(np.deg2rad(a.lv_elevation_deg))  # the LV's lowest point, below its centre
-        long, short = a.lv_semi_axes_mm
-        lowest = -np.sqrt((long * sin_el) ** 2 + short**2 * (1 - sin_el**2))
+        lowest = lv_lowest_z_mm(*a.lv_semi_axes_mm, a.lv_elevation_deg)  # the LV's lowest point, below its centre
         gaps.append(lowest - (z + r))  # the diaphragm (5 mm) and the gap between
         assert a.gallbladder_xyz_mm[0] < 0  # right side, under the liver
     touching = np.mean(np.array(gaps) < 10.0)
