@@ -11,7 +11,8 @@ one snapshot) and the LV ground truth (in the CT's frame).
 Sizes follow typical adult anatomy at heart level, varied with sex, height and BMI: body 30–40 cm lateral ×
 20–28 cm AP, flattened where it lies on the curved bed pallet (≈45 cm wide), subcutaneous fat 0.5–4 cm, thicker
 on some sides than others; lungs ≈10–12 cm wide and 15–18 cm AP on the diaphragm (right dome 1–2 cm above the
-left), heart centre 2–4 cm left of and anterior to the body centre, LV long axis anterior-left-inferior,
+left), heart centre 2–4 cm left of and anterior to the body centre but inside the chest wall (its apex and RV
+touch the ribs from inside, :func:`heart_inside_chest_wall`), LV long axis anterior-left-inferior,
 vertebral body 3–4 cm, ribs ≈1 cm at 2.5–3 cm spacing, breasts of radius 5–9 cm, arms raised out of the field
 of view or (≈10 %) down at the sides, gallbladder under the liver and bowel loops under the left dome.
 
@@ -35,8 +36,8 @@ images it renders are ``[z, y, x]`` like every mumap image. The heart sits at th
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Literal, NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -212,7 +213,7 @@ def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
             x, y = rng.uniform(20.0, 0.6 * width), rng.uniform(-0.5 * depth, 0.2 * depth)
             z = left_dome - 30.0 - r - rng.uniform(0.0, 60.0)
         loops.append(tuple(round(float(v), 1) for v in (x, y, z, r)))
-    return Anatomy(
+    return heart_inside_chest_wall(Anatomy(
         body_semi_axes_xy_mm=(round(width, 1), round(depth, 1)),
         taper_per_100mm=rng.uniform(0.0, 0.06),
         back_flattening_mm=round(float(rng.uniform(0.08, 0.18) * depth), 1),
@@ -240,7 +241,7 @@ def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
         rib_phase_mm=rng.uniform(0.0, 25.0),
         bed_gap_mm=0.0,
         bed_thickness_mm=rng.uniform(10.0, 20.0),
-    )
+    ))
 
 
 @dataclass(frozen=True)
@@ -346,6 +347,7 @@ class LVTruth:
 
 
 PALLET_RADIUS_MM = 1200.0  # the bed pallet's transaxial curvature (its top rises x² / 2R beside the axis)
+CHEST_WALL_MM = 15.0  # muscle and ribs under the fat (ribs at 3–13 mm under it): the lungs and heart lie inside
 LUNG_MU_PER_G_CM3 = MU_140KEV["lung"] / 0.30  # the table's lung is NIST lung tissue at 0.30 g/cm³
 LUNG_DENSITY_MAX_G_CM3 = 0.42  # μ stays below the bed pallet's, which tells the bed from the body
 
@@ -357,18 +359,8 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake, scan: ScanConditio
     (CT noise is added where the μ-map is resampled to the reconstruction grid: ``render_study``.)"""
     a = anatomy
     z, y, x = np.meshgrid(*(grid.centres_mm(i) for i in range(3)), indexing="ij")
-    widen = 1.0 - a.taper_per_100mm * z / 100.0
-    half_w, half_d = a.body_semi_axes_xy_mm[0] * widen, a.body_semi_axes_xy_mm[1] * widen
-    # the back lies flat on the curved pallet: its half-ellipse is deeper by the flattening and cut there
-    half_d_back = np.where(y > 0, half_d + a.back_flattening_mm * widen, half_d)
-    rho = np.sqrt((x / half_w) ** 2 + (y / half_d_back) ** 2)  # 1 on the skin
-    pallet_top = half_d - x**2 / (2 * PALLET_RADIUS_MM)
-    depth_in = np.minimum((1.0 - rho) * np.sqrt(half_w * half_d), pallet_top - y)  # ≈ mm under the skin
+    half_w, half_d, depth_in, fat, pallet_top = _body_wall(a, x, y, z)
     body = depth_in >= 0.0
-    theta = np.arctan2(y, x)
-    u1, t1, u2, t2 = a.fat_unevenness
-    fat = a.fat_mm * np.maximum(1.0 + u1 * np.cos(theta - np.deg2rad(t1)) + u2 * np.cos(2 * (theta - np.deg2rad(t2))),
-                                0.3)
     soft = MU_140KEV["soft_tissue"] * a.soft_tissue_scale
 
     def scaled(tissue: str) -> float:
@@ -415,7 +407,8 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake, scan: ScanConditio
         cx = side * 0.5 * a.body_semi_axes_xy_mm[0]
         dome_surface = dome - ((x - cx) ** 2 + y**2) / (2 * 150.0)
         lung = (((x - cx) / lx) ** 2 + ((y - lung_y) / ly) ** 2 + ((z - dome - 0.8 * lz) / lz) ** 2 <= 1.0)
-        put(lung & (z > dome_surface) & (depth_in > fat + 15.0), LUNG_MU_PER_G_CM3 * density, lung_activity)
+        put(lung & (z > dome_surface) & (depth_in > fat + CHEST_WALL_MM), LUNG_MU_PER_G_CM3 * density,
+            lung_activity)
         if side < 0:
             liver = ((x + 0.35 * half_w) / (0.55 * half_w)) ** 2 + (y / (0.7 * half_d)) ** 2 \
                 + ((z - dome + 60.0) / 90.0) ** 2 <= 1.0
@@ -451,10 +444,73 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake, scan: ScanConditio
     bed = (y >= top) & (y < top + a.bed_thickness_mm) & (np.abs(x) < 225.0) & ~body
     mu[bed] = MU_140KEV["bed"]
     # the SPECT's view: the heart, diaphragm and upper abdomen move with breathing, the body wall and spine do not
-    moving = np.clip((depth_in - fat - 15.0) / 20.0, 0.0, 1.0) * np.clip((spine_y - a.spine_radius_mm - y) / 20.0,
-                                                                         0.0, 1.0)
+    moving = (np.clip((depth_in - fat - CHEST_WALL_MM) / 20.0, 0.0, 1.0)
+              * np.clip((spine_y - a.spine_radius_mm - y) / 20.0, 0.0, 1.0))
     activity = _as_scanned(activity, moving, grid, scan)
     return activity.astype(np.float32), mu.astype(np.float32), truth
+
+
+class BodyWall(NamedTuple):
+    """The body at some points (mm): its semi-axes at their height (it widens towards the abdomen), their
+    approximate depth under the skin (negative outside; the back lies flat on the curved pallet: its
+    half-ellipse is deeper by the flattening and cut there), the subcutaneous fat's thickness in their direction
+    and the pallet's top (y) beneath them."""
+
+    half_width: np.ndarray
+    half_depth: np.ndarray
+    depth_under_skin: np.ndarray
+    fat: np.ndarray
+    pallet_top: np.ndarray
+
+
+def _body_wall(a: Anatomy, x, y, z) -> BodyWall:
+    """The :class:`BodyWall` of ``a`` at points ``x, y, z`` (arrays or floats, mm)."""
+    widen = 1.0 - a.taper_per_100mm * np.asarray(z) / 100.0
+    half_w, half_d = a.body_semi_axes_xy_mm[0] * widen, a.body_semi_axes_xy_mm[1] * widen
+    half_d_back = np.where(np.asarray(y) > 0, half_d + a.back_flattening_mm * widen, half_d)
+    rho = np.sqrt((x / half_w) ** 2 + (y / half_d_back) ** 2)  # 1 on the skin
+    pallet_top = half_d - np.asarray(x) ** 2 / (2 * PALLET_RADIUS_MM)
+    depth_in = np.minimum((1.0 - rho) * np.sqrt(half_w * half_d), pallet_top - y)
+    theta = np.arctan2(y, x)
+    u1, t1, u2, t2 = a.fat_unevenness
+    fat = a.fat_mm * np.maximum(1.0 + u1 * np.cos(theta - np.deg2rad(t1)) + u2 * np.cos(2 * (theta - np.deg2rad(t2))),
+                                0.3)
+    return BodyWall(half_w, half_d, depth_in, fat, pallet_top)
+
+
+def heart_inside_chest_wall(a: Anatomy, clearance_mm: float = 0.0) -> Anatomy:
+    """``a`` with the heart moved posteriorly, if need be, until the outer surfaces of the LV and RV lie inside
+    the chest wall (at least :data:`CHEST_WALL_MM` + ``clearance_mm`` under the fat): the apex and the RV touch the
+    inner chest wall, they are not in it. Drawn heart positions can otherwise put a long LV's apex into the ribs
+    and fat of a shallow chest, where it escapes attenuation altogether."""
+    for _ in range(10):
+        points = _heart_surface_points(a)
+        wall = _body_wall(a, points[:, 0], points[:, 1], points[:, 2])
+        shortfall = float(np.max(wall.fat + CHEST_WALL_MM + clearance_mm - wall.depth_under_skin))
+        if shortfall <= 0.05:
+            return a
+        c = a.heart_centre_xyz_mm
+        a = replace(a, heart_centre_xyz_mm=(c[0], c[1] + shortfall + 0.1, c[2]))
+    raise ValueError(f"cannot fit the heart inside the chest wall of {a}")
+
+
+def _heart_surface_points(a: Anatomy, n_along: int = 16, n_around: int = 24) -> np.ndarray:
+    """Points ``[N, 3]`` (world x, y, z mm) on the outer surfaces of the LV and RV shells (:func:`_render_heart`)."""
+    long_axis, anterior, lateral = _lv_frame(a)
+    long, short = a.lv_semi_axes_mm
+    base = LV_BASE * long
+    scale = short / 30.0
+    phi = np.linspace(0.0, 2 * np.pi, n_around, endpoint=False)
+    surfaces = []
+    for offset, semi_long, semi_short in ((np.zeros(3), long, short),
+                                          (-scale * (np.array([30.0, 0.0, 0.0]) - 13.0 * anterior), 0.85 * long,
+                                           1.15 * short)):
+        along = np.linspace(max(base, -semi_long), semi_long, n_along)
+        radius = semi_short * np.sqrt(np.clip(1.0 - (along / semi_long) ** 2, 0.0, None))
+        ring = np.cos(phi)[:, None] * anterior + np.sin(phi)[:, None] * lateral  # [around, 3]
+        points = along[:, None, None] * long_axis + radius[:, None, None] * ring[None]  # [along, around, 3]
+        surfaces.append(points.reshape(-1, 3) + offset)
+    return np.concatenate(surfaces) + np.asarray(a.heart_centre_xyz_mm)
 
 
 BREATHING_PHASES = 8

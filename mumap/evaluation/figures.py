@@ -77,6 +77,18 @@ def polar_maps_figure(maps: dict[str, np.ndarray], title: str = "", difference_t
     return fig
 
 
+def mean_difference_figure(differences: dict[str, np.ndarray], title: str = "") -> Figure:
+    """One bullseye per group (e.g. women, men) of a mean polar-map difference ``[size, size]`` (%-points, e.g.
+    nAC − CTAC averaged over the group's studies), on one symmetric colour scale: where the two disagree."""
+    limit = max(float(np.nanmax(np.abs(d))) for d in differences.values()) or 1.0
+    fig, axes = plt.subplots(1, len(differences), figsize=(3.4 * len(differences), 3.6), squeeze=False)
+    for ax, (name, difference) in zip(axes[0], differences.items(), strict=True):
+        bullseye_axes(ax, difference, name, -limit, limit, "coolwarm", unit="")
+    fig.colorbar(axes[0, 0].images[0], ax=axes[0].tolist(), fraction=0.03, label="%-points")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def bland_altman_figure(scores: dict[str, np.ndarray], reference: np.ndarray, title: str = "") -> Figure:
     """Fig. 6: per method, difference (method − CTAC, %-points) against mean of the 17 segment scores of
     all studies (arrays ``(n_studies, 17)``), with the mean difference and its 95 % limits of agreement

@@ -31,7 +31,7 @@ from rich.progress import Progress
 from mumap.data import io
 from mumap.data.phantom import MYOCARDIUM_G_PER_ML, anatomy_from_dict, lv_segment_map
 from mumap.data.synthesize import PRESETS
-from mumap.evaluation.figures import bland_altman_figure, polar_correlation_figure
+from mumap.evaluation.figures import bland_altman_figure, mean_difference_figure, polar_correlation_figure
 from mumap.evaluation.metrics import pearson_r, pixel_differences, segment_ape
 from mumap.evaluation.polar import find_lv, polar_map, segment_scores
 from mumap.evaluation.report import POLAR_SIZE
@@ -42,6 +42,10 @@ from mumap.utils.plotting import save_figure
 
 PAPER_NAC = {"nac_segment_ape": (7.264, 5.481), "nac_pixel_distance": (8.559, 7.665), "nac_r_segments": 0.79,
              "nac_r_pixels": 0.81}  # Huxohl et al. 2023, nAC vs CTAC on their clinical test set
+# Normal subjects (Tc-99m tetrofosmin, dual-head SPECT, Gd-153 transmission AC): the spread of the segment
+# scores, maximum − minimum (% of max), of non-corrected and attenuation-corrected stress studies.
+# Kluge R, Seese A, Sattler B, Knapp WH. Nuklearmedizin 1996;35(6):205–211.
+CLINICAL_NORMAL_RANGE = {"nAC": (35.8, 10.8), "CTAC": (20.9, 3.3)}
 WALLS = {"anterior": (1, 7, 13), "inferior": (4, 10, 15)}  # AHA segments
 CTAC_SOURCES = ("prac", "simulator")  # PRAC of the nAC image, or the simulator's AC + SC reconstruction
 FRAME_OK = (10.0, 10.0)  # a right LV frame: long axis within 10°, centre within 10 mm of the phantom's LV
@@ -92,6 +96,8 @@ def study_realism(root: Path, row: dict, preset_grid: ImageGrid, projectors: dic
         "scatter_fraction": truth["scatter_fraction"],
         "lv_mass_g": lv_mass_g(segments, voxel_zyx_mm),
         "lv_counts_nac": float(nac[myocardium].sum()),
+        "defect": truth["lv"]["defect"] is not None,
+        **{f"segment_range_{name.lower()}": float(np.ptp(score)) for name, score in scores.items()},
         "segment_ape": float(segment_ape(scores["nAC"], scores["CTAC"]).mean()),
         "pixel_distance": float(pixel_differences(maps["nAC"], maps["CTAC"]).mean()),
         **{f"{wall}_wall_ratio": value for wall, value in walls.items()},
@@ -132,8 +138,15 @@ def pooled(results: list[dict]) -> dict:
     out["frame_axis_error_deg"] = _spread([row["frame_axis_error_deg"] for row in rows])
     for key in ("scatter_fraction", "lv_mass_g", "lv_counts_nac", "bmi", "body_width_mm", "body_depth_mm"):
         out[key] = _spread([row[key] for row in rows])
+    normal = [row for row in rows if not row["defect"]]
+    for name in ("nac", "ctac"):
+        ranges = [row[f"segment_range_{name}"] for row in normal]
+        out[f"normal_segment_range_{name}"] = _spread(ranges) if ranges else None
     for sex in ("F", "M"):
         of_sex = [row for row in rows if row["sex"] == sex]
+        out[f"segment_difference_{sex}"] = (np.mean([r["scores"]["nAC"] - r["scores"]["CTAC"] for r in results
+                                                     if r["row"]["sex"] == sex], axis=0).round(2).tolist()
+                                            if of_sex else None)
         out[f"lv_mass_g_{sex}"] = _spread([row["lv_mass_g"] for row in of_sex]) if of_sex else None
         for wall in WALLS:
             out[f"{wall}_wall_ratio_{sex}"] = _spread([row[f"{wall}_wall_ratio"] for row in of_sex]) if of_sex else None
@@ -168,6 +181,15 @@ def summary_table(values: dict) -> str:
     for wall in WALLS:
         lines.append(f"| {wall} wall nAC/CTAC ratio: women / men | {_maybe(values[f'{wall}_wall_ratio_F'])} / "
                      f"{_maybe(values[f'{wall}_wall_ratio_M'])} |")
+    clinical = " / ".join(f"{m:.1f} ± {s:.1f}" for m, s in CLINICAL_NORMAL_RANGE.values())
+    lines.append(f"| segment range (max − min, %-points) without a defect: nAC / CTAC (normal subjects, Kluge "
+                 f"1996: {clinical}) | {_maybe(values['normal_segment_range_nac'])} / "
+                 f"{_maybe(values['normal_segment_range_ctac'])} |")
+    lines += ["", "Mean nAC − CTAC segment score (%-points), AHA segments 1–17:", "",
+              "| | " + " | ".join(str(k) for k in range(1, 18)) + " |", "|---" * 18 + "|"]
+    for sex, label in (("F", "women"), ("M", "men")):
+        if values[f"segment_difference_{sex}"] is not None:
+            lines.append(f"| {label} | " + " | ".join(f"{v:+.1f}" for v in values[f"segment_difference_{sex}"]) + " |")
     return "\n".join(lines)
 
 
@@ -204,8 +226,14 @@ def realism_report(root: str | Path, out: str | Path | None = None, max_studies:
     save_figure(polar_correlation_figure({"nAC": [r["maps"]["nAC"] for r in results]},
                                          [r["maps"]["CTAC"] for r in results], title="polar-map pixels"),
                 out / "correlation.png")
+    groups = {label: [r["maps"]["nAC"] - r["maps"]["CTAC"] for r in results if r["row"]["sex"] == sex]
+              for sex, label in (("F", "women"), ("M", "men"))}
+    save_figure(mean_difference_figure({f"{label} ({len(maps)})": np.mean(maps, axis=0)
+                                        for label, maps in groups.items() if maps},
+                                       "nAC − CTAC, mean over the studies"), out / "difference.png")
     write_text_atomic(out / "realism.md", f"# Realism of `{root}` ({len(results)} studies)\n\n{summary_table(values)}"
-                      "\n\n![Bland–Altman](bland_altman.png)\n\n![correlation](correlation.png)\n")
+                      "\n\n![Bland–Altman](bland_altman.png)\n\n![correlation](correlation.png)\n\n"
+                      "![mean difference](difference.png)\n")
     return values
 
 

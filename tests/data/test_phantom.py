@@ -7,8 +7,10 @@ from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from mumap.data.phantom import (
+    CHEST_WALL_MM,
     LUNG_MU_PER_G_CM3,
     TERRITORY_SEGMENTS,
     Anatomy,
@@ -18,6 +20,7 @@ from mumap.data.phantom import (
     Uptake,
     aha_segment,
     anatomy_from_dict,
+    heart_inside_chest_wall,
     lv_length_mm,
     lv_lowest_z_mm,
     lv_segment_map,
@@ -212,6 +215,32 @@ def test_arms_down_add_tissue_at_the_sides():
     assert (down[beside] >= MU_140KEV["cortical_bone"] - 1e-6).sum() > 0  # the humerus
     arm_volume_ml = (down[beside] > 0.1).sum() * np.prod(wide.voxel_zyx_mm) / 1000
     assert arm_volume_ml == pytest.approx(2 * np.pi * 4.5**2 * wide.shape[0] * 0.48, rel=0.1)  # two 45 mm cylinders
+
+
+def _heart_depth_under_fat_mm(anatomy: Anatomy) -> float:
+    """The least distance (mm) of a rendered LV or RV wall voxel from the skin, less the (uniform) fat."""
+    uptake = Uptake()
+    activity = render(GRID, anatomy, uptake)[0]
+    skin_distance = ndimage.distance_transform_edt(activity > 0, sampling=GRID.voxel_zyx_mm)
+    heart_wall = np.isclose(activity, 1.0) | np.isclose(activity, uptake.right_ventricle)
+    return float(skin_distance[heart_wall].min()) - anatomy.fat_mm
+
+
+def test_the_heart_lies_inside_the_chest_wall():
+    """A long LV drawn close to a shallow chest would put its apex into the ribs and fat, where it escapes
+    attenuation: the heart is moved back (only back) until its walls lie under the chest wall."""
+    shallow = replace(Anatomy(), body_semi_axes_xy_mm=(165.0, 100.0), heart_centre_xyz_mm=(30.0, -45.0, 0.0),
+                      lv_semi_axes_mm=(72.0, 30.0), fat_mm=20.0)
+    assert _heart_depth_under_fat_mm(shallow) < CHEST_WALL_MM - 10.0  # in the chest wall, as drawn
+    inside = heart_inside_chest_wall(shallow)
+    moved = np.subtract(inside.heart_centre_xyz_mm, shallow.heart_centre_xyz_mm)
+    assert moved[0] == moved[2] == 0.0 and 5.0 < moved[1] < 40.0
+    assert _heart_depth_under_fat_mm(inside) > CHEST_WALL_MM - GRID.voxel_zyx_mm[0]  # touching, to a voxel
+    assert heart_inside_chest_wall(Anatomy()) == Anatomy()  # the reference thorax's heart is inside already
+    rng = np.random.default_rng(12)
+    for patient in sample_patients(100, rng):
+        anatomy = sample_anatomy(patient, rng)
+        assert heart_inside_chest_wall(anatomy) == anatomy
 
 
 def test_abdomen_holds_a_gallbladder_and_bowel_loops_that_sometimes_touch_the_heart():

@@ -47,3 +47,12 @@ def test_mu_map_figure_scales_to_the_true_maximum():
     true[2:6, 3:7, 3:9] = 0.15
     fig = figures.mu_map_figure(true, true * 0.9, (4.0, 4.0, 4.0))
     assert fig.axes[0].images[0].get_clim() == (0.0, np.float32(0.15))
+
+
+def test_mean_difference_bullseyes_share_one_symmetric_scale():
+    women, men = _map() - _map(offset=3.0), _map(offset=-8.0) - _map()
+    fig = figures.mean_difference_figure({"women": women, "men": men})
+    for ax in fig.axes[:2]:
+        assert ax.images[0].get_clim() == (-8.0, 8.0)
+    assert [t.get_text() for t in fig.axes[0].texts] == [f"{s}\n-3" for s in range(1, 18)]
+    assert [t.get_text() for t in fig.axes[1].texts] == [f"{s}\n-8" for s in range(1, 18)]

@@ -45,8 +45,21 @@ def test_report_of_a_cohort(tiny_cohort, tmp_path, capsys):
     right = [r for r in rows if r["frame_ok"] == "True"]
     assert all(float(r["frame_axis_error_deg"]) <= 10 and float(r["frame_centre_error_mm"]) <= 10 for r in right)
     assert (values["frame_ok"] or {"studies": 0})["studies"] == len(right)
+    # the segment ranges of the studies without a defect, beside the clinical normals; the mean pattern per sex
+    normal = [float(r["segment_range_nac"]) for r in rows if r["defect"] == "False"]
+    if normal:
+        assert values["normal_segment_range_nac"]["mean"] == pytest.approx(np.mean(normal))
+    else:
+        assert values["normal_segment_range_nac"] is None
+    assert all(0 < float(r["segment_range_ctac"]) < 100 for r in rows)
+    for sex in {r["sex"] for r in rows}:
+        assert len(values[f"segment_difference_{sex}"]) == 17
+        assert all(abs(v) < 100 for v in values[f"segment_difference_{sex}"])
+    assert (out / "difference.png").is_file()
+    assert "![mean difference](difference.png)" in (out / "realism.md").read_text()
     printed = capsys.readouterr().out
     assert "| segment APE (%) | 7.264 ± 5.481 |" in printed and "scatter fraction" in printed
+    assert "Kluge 1996: 35.8 ± 10.8 / 20.9 ± 3.3" in printed
     # the simulator's own CTAC instead of PRAC: another reference, the same nAC
     simulator = main([str(tiny_cohort), "--out", str(tmp_path / "simulator"), "--max-studies", "3", "--ctac",
                       "simulator"])
