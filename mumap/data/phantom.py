@@ -478,15 +478,15 @@ def _body_wall(a: Anatomy, x, y, z) -> BodyWall:
     return BodyWall(half_w, half_d, depth_in, fat, pallet_top)
 
 
-def heart_inside_chest_wall(a: Anatomy, clearance_mm: float = 0.0) -> Anatomy:
+def heart_inside_chest_wall(a: Anatomy) -> Anatomy:
     """``a`` with the heart moved posteriorly, if need be, until the outer surfaces of the LV and RV lie inside
-    the chest wall (at least :data:`CHEST_WALL_MM` + ``clearance_mm`` under the fat): the apex and the RV touch the
-    inner chest wall, they are not in it. Drawn heart positions can otherwise put a long LV's apex into the ribs
+    the chest wall (at least :data:`CHEST_WALL_MM` under the fat): the apex and the RV touch the inner chest
+    wall, they are not in it. Drawn heart positions can otherwise put a long LV's apex into the ribs
     and fat of a shallow chest, where it escapes attenuation altogether."""
     for _ in range(10):
         points = _heart_surface_points(a)
         wall = _body_wall(a, points[:, 0], points[:, 1], points[:, 2])
-        shortfall = float(np.max(wall.fat + CHEST_WALL_MM + clearance_mm - wall.depth_under_skin))
+        shortfall = float(np.max(wall.fat + CHEST_WALL_MM - wall.depth_under_skin))
         if shortfall <= 0.05:
             return a
         c = a.heart_centre_xyz_mm

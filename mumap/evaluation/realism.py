@@ -11,9 +11,12 @@ R 0.79 / 0.81). Also the
 true photopeak scatter fraction, LV counts and mass, body size, and the sex-specific attenuation artefacts:
 per study the (nAC wall / nAC myocardium) ÷ (CTAC wall / CTAC myocardium) of the anterior and the inferior
 wall in the phantom's true AHA segments — below 1 where nAC loses counts (breasts: anterior, women; diaphragm:
-inferior, men). Writes ``realism.md``, ``realism.json`` (pooled values under ``nac_segment_ape``,
-``nac_pixel_distance``, ``nac_r_segments``, ``nac_r_pixels``, ``scatter_fraction``, ``lv_mass_g``, …),
-``studies.csv`` and the Bland–Altman and pixel-correlation figures.
+inferior, men). Where the differences sit: the segment range (maximum − minimum score) of the studies without a
+defect, nAC and CTAC, beside clinical normal subjects' (:data:`CLINICAL_NORMAL_RANGE`), and the mean nAC − CTAC
+score per segment for women and men. Writes ``realism.md``, ``realism.json`` (pooled values under
+``nac_segment_ape``, ``nac_pixel_distance``, ``nac_r_segments``, ``nac_r_pixels``, ``scatter_fraction``,
+``lv_mass_g``, ``normal_segment_range_nac``, ``segment_difference_F``, …), ``studies.csv`` and the
+Bland–Altman, pixel-correlation and mean-difference figures.
 
 It lives in ``evaluation``, not ``data``: it needs the polar maps, which sit above the data layer.
 """
