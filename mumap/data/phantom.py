@@ -141,6 +141,8 @@ def anatomy_from_dict(values: dict) -> Anatomy:
 LV_BASE = -0.3
 """The LV shell's base plane, as a fraction of its long semi-axis behind its centre (towards the atria)."""
 MYOCARDIUM_G_PER_ML = 1.05
+RV_OFFSET_RIGHT_ANTERIOR_MM = (30.0, 13.0)  # RV centre from the LV centre, reference heart
+RV_SEMI_AXES_OF_LV = (0.85, 1.15)  # RV semi-axes as fractions of the LV's (along, across its long axis)
 
 
 def lv_shell_mass_g(long_mm: float, short_mm: float, wall_mm: float) -> float:
@@ -499,12 +501,9 @@ def _heart_surface_points(a: Anatomy, n_along: int = 16, n_around: int = 24) -> 
     long_axis, anterior, lateral = _lv_frame(a)
     long, short = a.lv_semi_axes_mm
     base = LV_BASE * long
-    scale = short / 30.0
     phi = np.linspace(0.0, 2 * np.pi, n_around, endpoint=False)
     surfaces = []
-    for offset, semi_long, semi_short in ((np.zeros(3), long, short),
-                                          (-scale * (np.array([30.0, 0.0, 0.0]) - 13.0 * anterior), 0.85 * long,
-                                           1.15 * short)):
+    for offset, semi_long, semi_short in ((np.zeros(3), long, short), _rv_shell(a)):
         along = np.linspace(max(base, -semi_long), semi_long, n_along)
         radius = semi_short * np.sqrt(np.clip(1.0 - (along / semi_long) ** 2, 0.0, None))
         ring = np.cos(phi)[:, None] * anterior + np.sin(phi)[:, None] * lateral  # [around, 3]
@@ -543,13 +542,14 @@ def _render_heart(x, y, z, a: Anatomy, uptake: Uptake, soft: float, put, activit
     scale = short / 30.0
     outer, inner = _lv_shell(rel, a)
 
-    # RV: a larger, thinner shell on the right-anterior side, then atria at the base
-    rv_rel = rel + scale * (np.array([30.0, 0.0, 0.0]) - 13.0 * anterior)
+    # RV: a larger, thinner shell on the right-anterior side (the LV shell, put later, forms the septum), then atria
+    rv_offset, rv_long, rv_short = _rv_shell(a)
+    rv_rel = rel - rv_offset
     rv_along = rv_rel @ long_axis
     rv_across = np.linalg.norm(rv_rel - rv_along[..., None] * long_axis, axis=-1)
     base = LV_BASE * long
-    rv_outer = ((rv_along / (0.85 * long)) ** 2 + (rv_across / (1.15 * short)) ** 2 <= 1.0) & (rv_along > base)
-    rv_inner = ((rv_along / (0.85 * long - 5)) ** 2 + (rv_across / (1.15 * short - 5)) ** 2 <= 1.0) & (rv_along > base)
+    rv_outer = ((rv_along / rv_long) ** 2 + (rv_across / rv_short) ** 2 <= 1.0) & (rv_along > base)
+    rv_inner = ((rv_along / (rv_long - 5)) ** 2 + (rv_across / (rv_short - 5)) ** 2 <= 1.0) & (rv_along > base)
     put(rv_outer, soft, uptake.right_ventricle)
     put(rv_inner, soft, uptake.blood_pool)
     atria = np.linalg.norm(rel - (base - 27.0 * scale) * long_axis, axis=-1) < 34.0 * scale
@@ -564,6 +564,18 @@ def _render_heart(x, y, z, a: Anatomy, uptake: Uptake, soft: float, put, activit
         defect = asdict(uptake.defect)
     return LVTruth(tuple(float(v) for v in a.heart_centre_xyz_mm), tuple(float(v) for v in long_axis),
                    tuple(float(v) for v in anterior), defect)
+
+
+def _rv_shell(a: Anatomy) -> tuple[np.ndarray, float, float]:
+    """``(offset_xyz_mm, semi_long_mm, semi_short_mm)`` of the RV's outer ellipsoid: its centre from the LV centre
+    (right and anterior, scaled with the LV's short axis: 30 mm in the reference heart) and its
+    semi-axes along and across the LV's long axis."""
+    _, anterior, _ = _lv_frame(a)
+    long, short = a.lv_semi_axes_mm
+    scale = short / 30.0
+    right_mm, anterior_mm = RV_OFFSET_RIGHT_ANTERIOR_MM
+    offset = scale * (anterior_mm * anterior - np.array([right_mm, 0.0, 0.0]))
+    return offset, RV_SEMI_AXES_OF_LV[0] * long, RV_SEMI_AXES_OF_LV[1] * short
 
 
 def _lv_shell(rel: np.ndarray, a: Anatomy) -> tuple[np.ndarray, np.ndarray]:
