@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mumap", description="Deep-learning μ-maps for myocardial perfusion SPECT")
     commands = parser.add_subparsers(dest="command", required=True)
     synth = commands.add_parser("synthesize", help="build a synthetic IQ·SPECT cohort in the dataset contract")
-    synth.add_argument("--preset", choices=["tiny", "quick", "paper"], default="quick")
+    synth.add_argument("--preset", choices=["tiny", "quick", "paper", "hard"], default="quick")
     synth.add_argument("--out", required=True, help="dataset root (created; an interrupted run resumes)")
     synth.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
     synth.add_argument("--seed", type=int, default=0)

@@ -163,6 +163,14 @@ def lv_length_mm(long_mm: float) -> float:
     return (1.0 - LV_BASE) * long_mm
 
 
+def lv_semi_axes_mm(mass_g: float, length_mm: float, wall_mm: float) -> tuple[float, float]:
+    """``(long, short)`` outer semi-axes (mm) of the LV shell of outer base-to-apex length ``length_mm``, wall
+    ``wall_mm`` and myocardial mass ``mass_g``: the long one from the length, the short one solved for the mass."""
+    long_mm = length_mm / (1.0 - LV_BASE)
+    return long_mm, float(brentq(lambda s: lv_shell_mass_g(long_mm, s, wall_mm) - mass_g, wall_mm + 5.0,
+                                 0.9 * long_mm))
+
+
 def lv_lowest_z_mm(long_mm: float, short_mm: float, elevation_deg: float) -> float:
     """Height (mm, negative) of the LV shell's lowest point relative to its centre: the ellipsoid of semi-axes
     ``long_mm``, ``short_mm`` whose long axis points ``elevation_deg`` below the transaxial plane."""
@@ -190,8 +198,8 @@ def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
     mass = float(np.clip(rng.normal(110.0, 12.0) if woman else rng.normal(140.0, 20.0), *((90, 130) if woman
                                                                                        else (110, 180))))
     length = float(np.clip(rng.normal(82.0 if woman else 88.0, 5.0), 75.0, 95.0))
-    lv_long, wall = length / (1.0 - LV_BASE), rng.uniform(8.0, 12.0)
-    lv_short = brentq(lambda s: lv_shell_mass_g(lv_long, s, wall) - mass, wall + 5.0, 0.9 * lv_long)
+    wall = rng.uniform(8.0, 12.0)
+    lv_long, lv_short = lv_semi_axes_mm(mass, length, wall)
     elevation = rng.uniform(20.0, 40.0)
     # the heart rests on the left dome: its lowest point (LV centre at z = 0) is ≈ 35–55 mm down; in men
     # the dome reaches up beside the inferior wall (abdomen instead of lung around it), the source of
@@ -231,7 +239,7 @@ def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
         bone_mineral_scale=round(float(rng.uniform(0.90, 1.10)), 4),
         diaphragm_z_mm=(right_dome, left_dome),
         heart_centre_xyz_mm=heart,
-        lv_semi_axes_mm=(lv_long, float(lv_short)),
+        lv_semi_axes_mm=(lv_long, lv_short),
         lv_wall_mm=wall,
         lv_azimuth_deg=rng.uniform(30.0, 60.0),
         lv_elevation_deg=elevation,

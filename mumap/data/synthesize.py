@@ -35,6 +35,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import mumap
 from mumap.data import io
 from mumap.data.body import AIR_MU_MAX
+from mumap.data.hard import HARD_CASES, hard_anatomy, hard_defects, hard_patient, hard_uptake
 from mumap.data.phantom import (
     CT_VOXEL_MM3,
     Anatomy,
@@ -83,6 +84,7 @@ class Preset:
     defect_probability: float = 0.4
     iterations: int = 10
     subsets: int = 3
+    hard: bool = False  # one hard case per patient (mumap.data.hard.HARD_CASES, in turn), all in the test split
 
     def acquisition(self, rotation_centre_zyx_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Acquisition:
         """The IQ·SPECT acquisition of this preset about ``rotation_centre_zyx_mm`` (the heart)."""
@@ -96,6 +98,9 @@ PRESETS = {
                    iterations=4),
     "quick": Preset("quick", 34, 48, ImageGrid((40, 80, 80), (6.4, 6.4, 6.4)), (60, 84), pixel_vu_mm=(6.4, 6.4)),
     "paper": Preset("paper", 103, 150, ImageGrid((84, 128, 128), (4.8, 4.8, 4.8)), (128, 128)),
+    # the quick cohort's geometry, two patients of every hard case, one study each
+    "hard": Preset("hard", 2 * len(HARD_CASES), 2 * len(HARD_CASES), ImageGrid((40, 80, 80), (6.4, 6.4, 6.4)),
+                   (60, 84), pixel_vu_mm=(6.4, 6.4), hard=True),
 }
 
 
@@ -108,6 +113,7 @@ class StudyPlan:
     patient: Patient
     protocol: str
     split: str
+    case: str | None = None  # the hard case (mumap.data.hard) of a hard preset's patient
 
 
 def plan_cohort(preset: Preset, seed: int) -> list[StudyPlan]:
@@ -117,7 +123,12 @@ def plan_cohort(preset: Preset, seed: int) -> list[StudyPlan]:
     rng = np.random.default_rng([seed, 0])
     patients = sample_patients(preset.n_patients, rng)
     order = rng.permutation(preset.n_patients)
-    n_train, n_val = round(0.70 * preset.n_patients), round(0.15 * preset.n_patients)
+    n_train, n_val = (0, 0) if preset.hard else (round(0.70 * preset.n_patients), round(0.15 * preset.n_patients))
+    cases = {}
+    if preset.hard:
+        cases = {p.patient_id: HARD_CASES[i % len(HARD_CASES)] for i, p in enumerate(patients)}
+        patients = [hard_patient(p, cases[p.patient_id], np.random.default_rng([seed, 4, i]))
+                    for i, p in enumerate(patients)]
     split = {patients[i].patient_id: ("train" if r < n_train else "val" if r < n_train + n_val else "test")
              for r, i in enumerate(order)}
     two_studies = set(rng.choice(preset.n_patients, preset.n_studies - preset.n_patients, replace=False).tolist())
@@ -126,7 +137,8 @@ def plan_cohort(preset: Preset, seed: int) -> list[StudyPlan]:
         protocols = ["stress", "rest"] if p in two_studies else [str(rng.choice(["stress", "rest"]))]
         for protocol in protocols:
             index = len(plans)
-            plans.append(StudyPlan(index, f"S{index:04d}", patient, protocol, split[patient.patient_id]))
+            plans.append(StudyPlan(index, f"S{index:04d}", patient, protocol, split[patient.patient_id],
+                                   cases.get(patient.patient_id)))
     return plans
 
 
@@ -159,15 +171,22 @@ def check_patients_fit(preset: Preset, plans: list[StudyPlan], seed: int) -> Non
 
 def patient_anatomy(plan: StudyPlan, seed: int) -> Anatomy:
     """The anatomy of a study's patient: the same for all studies of that patient."""
-    return sample_anatomy(plan.patient, np.random.default_rng([seed, 1, int(plan.patient.patient_id[1:])]))
+    number = int(plan.patient.patient_id[1:])
+    anatomy = sample_anatomy(plan.patient, np.random.default_rng([seed, 1, number]))
+    if plan.case is None:
+        return anatomy
+    return hard_anatomy(anatomy, plan.case, np.random.default_rng([seed, 5, number]))
 
 
 def study_uptake(preset: Preset, plan: StudyPlan, seed: int, rng: np.random.Generator) -> Uptake:
     """A study's uptake: the patient's perfusion defect (one draw per patient, so that stress and rest agree:
     fixed in both, or reversible) at the study's protocol, the other tissues drawn for the study from ``rng``."""
-    defects = sample_defects(np.random.default_rng([seed, 3, int(plan.patient.patient_id[1:])]),
-                             preset.defect_probability)
-    return sample_uptake(plan.protocol, rng, defects[plan.protocol])
+    number = int(plan.patient.patient_id[1:])
+    defects = sample_defects(np.random.default_rng([seed, 3, number]), preset.defect_probability)
+    if plan.case is None:
+        return sample_uptake(plan.protocol, rng, defects[plan.protocol])
+    defects = hard_defects(defects, plan.case, np.random.default_rng([seed, 6, number]))
+    return hard_uptake(sample_uptake(plan.protocol, rng, defects[plan.protocol]), plan.case, rng)
 
 
 @dataclass
@@ -269,6 +288,7 @@ def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path
                             lower_window=data.lower_window.numpy().astype(np.int32),
                             angles_deg=acquisition.angles_deg)
         meta = {"study_id": plan.study_id, "patient": asdict(plan.patient), "protocol": plan.protocol,
+                "case": plan.case,
                 "counts": counts, "anatomy": asdict(anatomy), "uptake": asdict(uptake), "scan": asdict(scan),
                 "lv": truth.to_dict(),
                 "slices": [first, last], "acquisition": _acquisition_dict(acquisition),
