@@ -5,7 +5,8 @@ Each case starts from a typical draw (:func:`~mumap.data.phantom.sample_patients
 :func:`~mumap.data.phantom.sample_anatomy`, :func:`~mumap.data.phantom.sample_uptake`) and pushes one thing
 beyond the typical cohort's range, as readers meet it in a myocardial-perfusion clinic:
 
-- ``obese_woman``: BMI 40–48 with very large, ptotic breasts (radius 100–115 mm, projection 100–120 mm; typical women: up to 104 and 100);
+- ``obese_woman``: BMI 40–48 with very large, ptotic breasts (radius 100–115 mm, projection 100–120 mm;
+  typical women: up to 104 and 100);
 - ``obese_man``: BMI 38–46;
 - ``small_woman``: a small, slim woman (BMI 18–23) with a small heart (LV 70–90 g, 65–75 mm long);
 - ``high_left_dome``: both diaphragm domes 25–40 mm above the heart's lowest point: liver and stomach
