@@ -511,7 +511,7 @@ def _heart_surface_points(a: Anatomy, n_along: int = 16, n_around: int = 24) -> 
     base = LV_BASE * long
     phi = np.linspace(0.0, 2 * np.pi, n_around, endpoint=False)
     surfaces = []
-    for offset, semi_long, semi_short in ((np.zeros(3), long, short), _rv_shell(a)):
+    for offset, semi_long, semi_short in ((np.zeros(3), long, short), _rv_ellipsoid(a)):
         along = np.linspace(max(base, -semi_long), semi_long, n_along)
         radius = semi_short * np.sqrt(np.clip(1.0 - (along / semi_long) ** 2, 0.0, None))
         ring = np.cos(phi)[:, None] * anterior + np.sin(phi)[:, None] * lateral  # [around, 3]
@@ -551,7 +551,7 @@ def _render_heart(x, y, z, a: Anatomy, uptake: Uptake, soft: float, put, activit
     outer, inner = _lv_shell(rel, a)
 
     # RV: a larger, thinner shell on the right-anterior side (the LV shell, put later, forms the septum), then atria
-    rv_offset, rv_long, rv_short = _rv_shell(a)
+    rv_offset, rv_long, rv_short = _rv_ellipsoid(a)
     rv_rel = rel - rv_offset
     rv_along = rv_rel @ long_axis
     rv_across = np.linalg.norm(rv_rel - rv_along[..., None] * long_axis, axis=-1)
@@ -574,7 +574,7 @@ def _render_heart(x, y, z, a: Anatomy, uptake: Uptake, soft: float, put, activit
                    tuple(float(v) for v in anterior), defect)
 
 
-def _rv_shell(a: Anatomy) -> tuple[np.ndarray, float, float]:
+def _rv_ellipsoid(a: Anatomy) -> tuple[np.ndarray, float, float]:
     """``(offset_xyz_mm, semi_long_mm, semi_short_mm)`` of the RV's outer ellipsoid: its centre from the LV centre
     (right and anterior, scaled with the LV's short axis: 30 mm in the reference heart) and its
     semi-axes along and across the LV's long axis."""
