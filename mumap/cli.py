@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--resample", action="store_true",
                          help="resample an input whose voxel size differs from the model's (else an error)")
     predict.add_argument("--prac", action="store_true", help="also the PRAC-corrected image and its polar map")
+    predict.add_argument("--lv-centre", metavar="X,Y,Z", help="with --prac: the LV's centre (world mm, as "
+                         "prediction.json's lv_frame gives it), to correct an uncertain automatic frame")
+    predict.add_argument("--lv-axis", metavar="X,Y,Z",
+                         help="with --prac and --lv-centre: the LV's long axis, base → apex")
     predict.add_argument("--batch", action="store_true", help="input is a folder of studies; failures are listed")
     predict.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     predict.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
@@ -106,6 +110,7 @@ def _predict(args: argparse.Namespace, console: Console) -> int:
     options = {"kind": args.kind, "resample_input": args.resample, "bed": args.bed, "prac": args.prac,
                "overwrite": args.overwrite}
     try:
+        options["lv_frame"] = _lv_frame(args)
         model = load_model(args.model, device, trust_code=args.trust_code)
         if not args.batch:
             out = predict_study(model, args.input, args.out, **options)
@@ -123,6 +128,24 @@ def _predict(args: argparse.Namespace, console: Console) -> int:
         return 1
     console.print(f"all studies predicted into {args.out}/")
     return 0
+
+
+def _lv_frame(args: argparse.Namespace) -> dict | None:
+    """The reader's LV frame of ``--lv-centre``/``--lv-axis`` (both or neither, only with --prac)."""
+    if args.lv_centre is None and args.lv_axis is None:
+        return None
+    if args.lv_centre is None or args.lv_axis is None or not args.prac:
+        raise ValueError("--lv-centre and --lv-axis go together, and with --prac")
+    frame = {}
+    for key, option, text in (("centre_xyz_mm", "--lv-centre", args.lv_centre),
+                              ("long_axis", "--lv-axis", args.lv_axis)):
+        try:
+            frame[key] = [float(v) for v in text.split(",")]
+        except ValueError:
+            frame[key] = []
+        if len(frame[key]) != 3:
+            raise ValueError(f"{option} needs three numbers X,Y,Z (world mm), got {text!r}")
+    return frame
 
 
 if __name__ == "__main__":

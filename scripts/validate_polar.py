@@ -2,10 +2,12 @@
 
 ``python scripts/validate_polar.py data/quick [ctac|nac|sc]`` finds the LV in every study's image of
 that column and reports, per study and in summary: the long-axis angle error (°) and centre error (mm)
-of :func:`mumap.evaluation.polar.find_lv` and its fit's score (:attr:`~mumap.evaluation.polar.LVFrame.score`; the
-case of a ``hard`` cohort's study); for studies with a defect, whether the lowest-scoring AHA
-segment of the polar map lies in the defect (its simulated segments) and in its coronary territory; for
-defect-free studies, how uniform the map is (lowest segment and the segments' coefficient of variation).
+of :func:`mumap.evaluation.polar.find_lv`, its fit's score and its rival's
+(:attr:`~mumap.evaluation.polar.LVFrame.score`, ``rival_score``), whether the frame is flagged uncertain (and
+in summary how many wrong frames — axis > 10° or centre > 10 mm — are flagged, and how many right ones), the
+case of a ``hard`` cohort's study; for studies with a defect, whether the lowest-scoring AHA segment of the
+polar map lies in the defect (its simulated segments) and in its coronary territory; for defect-free
+studies, how uniform the map is (lowest segment and the segments' coefficient of variation).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def main(root: str, column: str = "ctac") -> dict[str, float]:
     root_path = Path(root)
     rows = list(csv.DictReader((root_path / "studies.csv").open()))
     angles, distances, in_defect, in_territory, severe, lowest, variation, seconds = [], [], [], [], [], [], [], []
-    scores_of_frames = []
+    scores_of_frames, flagged, right = [], [], []
     for row in rows:
         image, voxel_zyx_mm, origin_zyx_mm = io.load_nifti(root_path / row[column])
         study = json.loads((root_path / row["truth"]).read_text())
@@ -40,8 +42,11 @@ def main(root: str, column: str = "ctac") -> dict[str, float]:
         distances.append(np.linalg.norm(np.subtract(frame.centre_xyz_mm, truth["centre_xyz_mm"])))
         worst = int(np.argmin(scores)) + 1
         scores_of_frames.append(frame.score)
-        line = (f"{row['id']} axis {angles[-1]:5.1f}° centre {distances[-1]:5.1f} mm score {frame.score:.2f} "
-                f"lowest segment {worst:2d}" + (f" [{study['case']}]" if study.get("case") else ""))
+        flagged.append(frame.uncertain)
+        right.append(angles[-1] <= 10 and distances[-1] <= 10)
+        line = (f"{row['id']} axis {angles[-1]:5.1f}° centre {distances[-1]:5.1f} mm score {frame.score:.2f} rival "
+                f"{frame.rival_score:.2f}{' UNCERTAIN' if frame.uncertain else ''} lowest segment {worst:2d}"
+                + (f" [{study['case']}]" if study.get("case") else ""))
         if truth["defect"]:
             defect = truth["defect"]
             in_defect.append(worst in defect["segments"])
@@ -58,7 +63,9 @@ def main(root: str, column: str = "ctac") -> dict[str, float]:
                "axis_p95_deg": float(np.percentile(angles, 95)), "axis_within_10deg": float(np.mean(np.less_equal(
                    angles, 10))), "centre_median_mm": float(np.median(distances)),
                "centre_within_10mm": float(np.mean(np.less_equal(distances, 10))),
-               "frame_score_median": float(np.median(scores_of_frames)),
+               "frame_score_median": float(np.median(scores_of_frames)), "wrong_frames": int(np.sum(~np.array(right))),
+               "wrong_frames_flagged": int(np.sum(np.array(flagged) & ~np.array(right))),
+               "right_frames_flagged": int(np.sum(np.array(flagged) & np.array(right))),
                "centre_max_mm": float(np.max(distances)), "defect_studies": len(in_defect),
                "lowest_in_defect": float(np.mean(in_defect)), "lowest_in_territory": float(np.mean(in_territory)),
                "severe_defect_studies": len(severe), "severe_lowest_in_territory": float(np.mean(severe)),

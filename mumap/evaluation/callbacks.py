@@ -27,9 +27,10 @@ class PostFitEvaluation(L.Callback):
             pl_module.load_state_dict(torch.load(best, map_location=pl_module.device, weights_only=False)["state_dict"])
         metrics = report_split(trainer.datamodule.root, pl_module, self.split, self.directory, self.max_studies,
                                f"best checkpoint `{best or 'last weights'}`", progress=False)
+        numbers = {f"report/{k.replace(' ', '_')}": v for k, v in metrics.items() if isinstance(v, int | float)}
+        numbers["report/uncertain_frames"] = len(metrics["uncertain_frames"])
         for logger in trainer.loggers:
-            logger.log_metrics({f"report/{k.replace(' ', '_')}": v for k, v in metrics.items()},
-                               step=trainer.global_step)
+            logger.log_metrics(numbers, step=trainer.global_step)
             logger.save()
             if hasattr(logger, "log_image"):
                 logger.log_image(key="report/figures", images=[str(self.directory / f"{f}.png") for f in FIGURES],

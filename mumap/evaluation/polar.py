@@ -23,7 +23,8 @@ are world (x, y, z) mm in the patient axes (x left, y posterior, z head), named 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -84,6 +85,9 @@ PRIOR_SIZE_MM = (65.0, 30.0, 10.0)  # outer long, short semi-axis, wall (adult L
 SIZE_BOUNDS_MM = ((35.0, 85.0), (18.0, 45.0), (5.0, 16.0))  # long, short, wall
 BASE_FRACTION_BOUNDS = (0.05, 0.6)  # base plane at −fraction × long semi-axis from the centre
 BASE_MARGIN_MM = 6.0  # the polar map's rim lies this far apical of the fitted base plane
+FRAME_SCORE_MIN = 0.2  # LVFrame.uncertain: below this score …
+RIVAL_SCORE_MAX = 0.6  # … or a rival ≥ RIVAL_DISTANCE_MM away scoring above this fraction of it
+RIVAL_DISTANCE_MM = 20.0
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,9 @@ class LVFrame:
     """The LV found in an image, in world mm (x, y, z): the centre of the fitted ellipsoidal shell,
     its long axis (unit, base → apex), the anterior direction (unit, ⟂ to the long axis, the patient's
     anterior projected onto the short-axis plane), the outer semi-axes and wall thickness (mm), the base
-    plane's position along the axis (mm, negative: below the centre) and the fit's correlation with the image."""
+    plane's position along the axis (mm, negative: below the centre), the fit's correlation with the image and
+    cavity contrast, the best score of a fit elsewhere in the image (``rival_score``) and whether the frame was
+    found (``automatic``) or given by a reader (``reader``)."""
 
     centre_xyz_mm: tuple[float, float, float]
     long_axis: tuple[float, float, float]
@@ -102,11 +108,21 @@ class LVFrame:
     base_mm: float
     correlation: float
     cavity_contrast: float
+    rival_score: float = 0.0
+    source: str = "automatic"
 
     @property
     def score(self) -> float:
         """How LV-like the fit is: correlation × (1 − cavity / wall counts); a solid hot organ scores low."""
         return self.correlation * self.cavity_contrast
+
+    @property
+    def uncertain(self) -> bool:
+        """Whether an automatic frame should be checked by a reader: its fit is not LV-like enough (score
+        below :data:`FRAME_SCORE_MIN`) or another place in the image fits almost as well (rival's score above
+        :data:`RIVAL_SCORE_MAX` of it). Chosen on the quick and hard cohorts (``docs/BENCHMARKS.md``)."""
+        return self.source == "automatic" and (self.score < FRAME_SCORE_MIN
+                                               or self.rival_score > RIVAL_SCORE_MAX * self.score)
 
     @property
     def lateral(self) -> np.ndarray:
@@ -147,23 +163,57 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, n_candidates: int
     A zero-mean hollow-sphere filter (hot shell 12–30 mm around a cold ball of 10 mm, the LV's
     short-axis profile) proposes ``n_candidates`` centres; at each, :func:`fit_lv_shell` fits the
     shell model from the population's mean LV orientation and from four orientations 20° around it;
-    the fit with the best :attr:`LVFrame.score` (correlation × cavity contrast) is the LV.
+    the fit with the best :attr:`LVFrame.score` (correlation × cavity contrast) is the LV, and the best
+    score of the fits elsewhere (centre ≥ :data:`RIVAL_DISTANCE_MM` away) is kept as its rival's
+    (:attr:`LVFrame.uncertain` uses both).
     """
-    image = np.asarray(image, np.float64)
-    if image.ndim != 3 or min(image.shape) < 3:
-        raise ValueError(f"find_lv needs a 3-D image [z, y, x], got shape {image.shape}")
-    if not np.isfinite(image).all() or image.max() <= 0:
-        raise ValueError("find_lv needs a finite image with positive counts")
-    image = image / np.percentile(image, 99.9)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the fits are thousands of tiny steps: threads only add synchronisation
-    try:
+    image = _normalised(image, "find_lv")
+    with _single_thread():
         fits = [fit_lv_shell(image, voxel_zyx_mm, origin_zyx_mm, centre, axis, roi_mm=roi_mm)
                 for centre in lv_candidates(image, voxel_zyx_mm, origin_zyx_mm, n_candidates)
                 for axis in initial_axes()]
+    best = max(fits, key=lambda fit: fit.score)
+    rivals = [fit.score for fit in fits if np.linalg.norm(np.subtract(fit.centre_xyz_mm, best.centre_xyz_mm))
+              >= RIVAL_DISTANCE_MM]
+    return replace(best, rival_score=max(rivals, default=0.0))
+
+
+def reader_frame(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, centre_xyz_mm, long_axis) -> LVFrame:
+    """The LV frame a reader gives, as readers correct an automatic frame in QPS or ECTb: the LV's centre
+    (world x, y, z mm; the centre of the LV ellipsoid, :attr:`LVFrame.centre_xyz_mm`) and its long axis
+    (base → apex, any length). The LV's size and base plane are fitted to ``image [z, y, x]`` with that
+    pose held (:func:`fit_lv_shell` with ``fit_pose=False``); the frame is never :attr:`~LVFrame.uncertain`."""
+    image = _normalised(image, "reader_frame")
+    centre, axis = np.asarray(centre_xyz_mm, np.float64), np.asarray(long_axis, np.float64)
+    if centre.shape != (3,) or axis.shape != (3,) or not np.isfinite([*centre, *axis]).all():
+        raise ValueError(f"an LV frame needs a centre and a long axis of 3 finite numbers each (x, y, z mm), "
+                         f"got {centre_xyz_mm} and {long_axis}")
+    if np.linalg.norm(axis) == 0:
+        raise ValueError("the LV's long axis cannot be the zero vector")
+    with _single_thread():
+        frame = fit_lv_shell(image, voxel_zyx_mm, origin_zyx_mm, centre, axis / np.linalg.norm(axis), fit_pose=False)
+    return replace(frame, source="reader")
+
+
+def _normalised(image: np.ndarray, caller: str) -> np.ndarray:
+    """``image`` as float64 scaled to its 99.9th percentile, after checking it is a 3-D image with counts."""
+    image = np.asarray(image, np.float64)
+    if image.ndim != 3 or min(image.shape) < 3:
+        raise ValueError(f"{caller} needs a 3-D image [z, y, x], got shape {image.shape}")
+    if not np.isfinite(image).all() or image.max() <= 0:
+        raise ValueError(f"{caller} needs a finite image with positive counts")
+    return image / np.percentile(image, 99.9)
+
+
+@contextmanager
+def _single_thread():
+    """Torch on one thread: the fits are thousands of tiny steps, threads only add synchronisation."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
     finally:
         torch.set_num_threads(threads)
-    return max(fits, key=lambda fit: fit.score)
 
 
 def initial_axes(spread_deg: float = 20.0) -> list[np.ndarray]:
@@ -203,7 +253,7 @@ def lv_candidates(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, n: int) -> lis
 
 
 def fit_lv_shell(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, cavity_centre_xyz_mm: np.ndarray, axis: np.ndarray, *,
-                 roi_mm: float = 60.0, steps: int = 150) -> LVFrame:
+                 roi_mm: float = 60.0, steps: int = 150, fit_pose: bool = True) -> LVFrame:
     """Least-squares fit of a truncated ellipsoidal shell to ``image`` near ``cavity_centre_xyz_mm``.
 
     ``shell`` is 1 between an outer ellipsoid (semi-axes long, short) and an inner one (wall thickness
@@ -213,7 +263,8 @@ def fit_lv_shell(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, cavity_centre_x
     wall's counts, not its shape) plus a constant; those amplitudes are solved in closed form, the pose
     (centre, axis, started at ``axis``) and size by Adam on the fraction of variance left unexplained,
     over the voxels within ``roi_mm`` of the cavity centre. The apex is the closed end: the model's
-    asymmetry fixes the axis's sign.
+    asymmetry fixes the axis's sign. With ``fit_pose=False`` the pose is held: ``cavity_centre_xyz_mm`` is
+    the ellipsoid's centre and ``axis`` its long axis (a frame given by a reader), only size and base are fitted.
     """
     points = world_coordinates(image.shape, voxel_zyx_mm, origin_zyx_mm).reshape(-1, 3)
     near = np.linalg.norm(points - cavity_centre_xyz_mm, axis=1) < roi_mm
@@ -224,13 +275,13 @@ def fit_lv_shell(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, cavity_centre_x
     long, short, wall = PRIOR_SIZE_MM
     start = torch.tensor(axis / np.linalg.norm(axis), dtype=torch.float64)
     # the candidate is the cavity's middle, ≈ 0.35 long semi-axes apical of the ellipsoid centre
-    centre = (-0.35 * long * start).clone().requires_grad_(True)
-    direction = start.clone().requires_grad_(True)
+    centre = (-0.35 * long * start if fit_pose else torch.zeros_like(start)).clone().requires_grad_(fit_pose)
+    direction = start.clone().requires_grad_(fit_pose)
     size = torch.tensor([_unbound(x, b) for x, b in zip((long, short, wall), SIZE_BOUNDS_MM, strict=True)],
                         dtype=torch.float64, requires_grad=True)
     base = torch.tensor(_unbound(0.3, BASE_FRACTION_BOUNDS), dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.Adam([{"params": [centre], "lr": 1.0}, {"params": [direction], "lr": 0.02},
-                                  {"params": [size, base], "lr": 0.05}])
+    pose = [{"params": [centre], "lr": 1.0}, {"params": [direction], "lr": 0.02}] if fit_pose else []
+    optimiser = torch.optim.Adam([*pose, {"params": [size, base], "lr": 0.05}])
 
     def explained() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         u = direction / direction.norm()

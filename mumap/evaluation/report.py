@@ -5,7 +5,11 @@ Per study of the split: the predicted μ-map (bed reinserted) → NMAE against t
 predicted one (DLAC) and the uniform body-contour one (uniform AC); the LV frame found **once, on
 CTAC** — as a reader orients the study once — and applied to the CTAC, DLAC, nAC and uniform-AC images,
 so that their polar maps are pixel-aligned; 17-segment APE, pixel distance and Pearson R against CTAC.
-NMAE uses the network's output as it is; PRAC gets it clipped at 0 (μ cannot be negative).
+NMAE uses the network's output as it is; PRAC gets it clipped at 0 (μ cannot be negative). A frame the
+automatic search is unsure of (:attr:`~mumap.evaluation.polar.LVFrame.uncertain`) is flagged: the summary lists
+those studies and gives the pooled polar metrics with and without them. Frames given by a reader
+(``lv_frames``: a JSON file ``{study id: {"centre_xyz_mm": [x, y, z], "long_axis": [x, y, z]}}``, world mm,
+the centre of the LV ellipsoid as ``studies.csv``'s ``lv`` column gives it) replace the automatic ones.
 
 Pooling, as in the paper: NMAE mean ± std over studies; APE mean ± std over all study × segment
 values; pixel distance mean ± std over all polar-map pixels of all studies; Pearson R twice, as the paper
@@ -27,7 +31,7 @@ from mumap.data.bed import read_bed_mask, reinsert_bed, remove_bed
 from mumap.data.body import uniform_mu_map
 from mumap.evaluation.figures import bland_altman_figure, mu_map_figure, polar_correlation_figure, polar_maps_figure
 from mumap.evaluation.metrics import pearson_r, pixel_differences, pixel_distance, segment_ape
-from mumap.evaluation.polar import find_lv, polar_map, segment_scores
+from mumap.evaluation.polar import find_lv, polar_map, reader_frame, segment_scores
 from mumap.spect.geometry import ImageGrid
 from mumap.spect.prac import prac, prac_projector
 from mumap.training.checkpoints import load_module
@@ -44,9 +48,9 @@ POLAR_SIZE = 512  # the paper's polar grid (Fig. 7)
 FIGURES = ("fig4_mu_map", "fig5_polar_maps", "fig6_bland_altman", "fig7_correlation")
 
 
-def evaluate_study(root: Path, row: dict, module: MuMapModule, projectors: dict) -> dict:
+def evaluate_study(root: Path, row: dict, module: MuMapModule, projectors: dict, lv_frame: dict | None = None) -> dict:
     """All numbers and images of one study (see the module docstring); ``projectors`` caches PRAC
-    system matrices by grid."""
+    system matrices by grid; ``lv_frame`` (``centre_xyz_mm``, ``long_axis``) is a reader's frame."""
     start = time.perf_counter()
     nac, voxel_zyx_mm, origin_zyx_mm = io.load_nifti(root / row["nac"])
     mu_ct, _, _ = io.load_nifti(root / row["mumap"])
@@ -61,7 +65,8 @@ def evaluate_study(root: Path, row: dict, module: MuMapModule, projectors: dict)
     images = {"CTAC": prac(nac, mu_ct, projector).numpy(),
               "DLAC": prac(nac, np.clip(predicted, 0, None), projector).numpy(), "nAC": nac,
               "uniform AC": prac(nac, uniform, projector).numpy()}
-    frame = find_lv(images["CTAC"], voxel_zyx_mm, origin_zyx_mm)
+    frame = (reader_frame(images["CTAC"], voxel_zyx_mm, origin_zyx_mm, **lv_frame) if lv_frame
+             else find_lv(images["CTAC"], voxel_zyx_mm, origin_zyx_mm))
     maps = {name: polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, POLAR_SIZE) for name, image in images.items()}
     scores = {name: segment_scores(m) for name, m in maps.items()}
     row_out = {"id": row["id"], "nmae": float(nmae(torch.from_numpy(predicted), torch.from_numpy(mu_ct))),
@@ -71,7 +76,8 @@ def evaluate_study(root: Path, row: dict, module: MuMapModule, projectors: dict)
         row_out[f"pixel {name}"] = pixel_distance(maps[name], maps["CTAC"])
         row_out[f"r {name}"] = pearson_r(maps[name], maps["CTAC"])
     row_out["seconds"] = time.perf_counter() - start
-    row_out["lv"] = json.dumps(frame.to_dict())
+    row_out.update({"lv_source": frame.source, "lv_score": frame.score, "lv_uncertain": frame.uncertain,
+                    "lv": json.dumps(frame.to_dict())})
     return {"row": row_out, "maps": maps, "scores": scores, "mu": (mu_ct, predicted), "frame": frame,
             "voxel_zyx_mm": voxel_zyx_mm, "origin_zyx_mm": origin_zyx_mm}
 
@@ -113,40 +119,75 @@ def summary_table(metrics: dict[str, float]) -> str:
 
 
 def write_report(run: str | Path, split: str = "test", checkpoint: str = "best", max_studies: int | None = None,
-                 out: str | Path | None = None, progress: bool = True) -> dict[str, float]:
+                 out: str | Path | None = None, progress: bool = True, lv_frames: str | Path | None = None) -> dict:
     """Evaluate a run's checkpoint on a split into the report folder (default ``<run>/report-<split>``)."""
     cfg, module, checkpoint_path = load_module(run, checkpoint)
     return report_split(cfg.data.root, module, split, out or Path(run) / f"report-{split}", max_studies,
-                        f"{run}, checkpoint `{checkpoint_path}`", progress)
+                        f"{run}, checkpoint `{checkpoint_path}`", progress, lv_frames)
+
+
+def read_lv_frames(path: str | Path) -> dict[str, dict]:
+    """Reader-given LV frames: a JSON object ``{study id: {"centre_xyz_mm": [x, y, z], "long_axis": [x, y, z]}}``."""
+    path = Path(path)
+    try:
+        frames = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read the LV frames ({err})") from err
+    keys = {"centre_xyz_mm", "long_axis"}
+    for study, frame in frames.items() if isinstance(frames, dict) else [("", None)]:
+        if not isinstance(frame, dict) or set(frame) != keys or any(
+                not isinstance(frame[k], list) or len(frame[k]) != 3 for k in keys):
+            raise ValueError(f"{path}: {study or 'the file'} needs {{\"centre_xyz_mm\": [x, y, z], "
+                             f"\"long_axis\": [x, y, z]}} (world mm), got {frame}")
+    return frames
 
 
 def report_split(root: str | Path, module: MuMapModule, split: str, out: str | Path,
-                 max_studies: int | None = None, source: str = "", progress: bool = True) -> dict[str, float]:
+                 max_studies: int | None = None, source: str = "", progress: bool = True,
+                 lv_frames: str | Path | None = None) -> dict:
     """Evaluate ``module`` on a split of the dataset at ``root`` and write the report folder ``out``:
     ``metrics.json``, ``studies.csv``, ``polar/<study>.npz``, ``fig4…fig7`` PNGs and ``summary.md``."""
     root, out = Path(root), Path(out)
     rows = io.read_split(root, split, max_studies)
     if not rows:
         raise ValueError(f"{root / 'studies.csv'}: no study in split {split!r}")
+    frames = read_lv_frames(lv_frames) if lv_frames else {}
     (out / "polar").mkdir(parents=True, exist_ok=True)
     module.eval()
     results, projectors = [], {}
     with Progress(disable=not progress) as bar:
         task = bar.add_task(f"evaluating {split}", total=len(rows))
         for row in rows:
-            result = evaluate_study(root, row, module, projectors)
+            result = evaluate_study(root, row, module, projectors, frames.get(row["id"]))
             _save_npz(out / "polar" / f"{row['id']}.npz", {**{f"map {k}": v for k, v in result["maps"].items()},
                                                            **{f"scores {k}": v for k, v in result["scores"].items()}})
             results.append(result)
             bar.advance(task)
     metrics = pooled(results)
+    certain = [r for r in results if not r["row"]["lv_uncertain"]]
+    metrics["uncertain_frames"] = [r["row"]["id"] for r in results if r["row"]["lv_uncertain"]]
+    metrics["certain_frames"] = pooled(certain) if certain and len(certain) < len(results) else None
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
     write_csv_atomic(out / "studies.csv", [r["row"] for r in results])
     _figures(results, out)
     write_text_atomic(out / "summary.md", f"# Evaluation on {split} ({len(results)} studies)\n\n"
-                      f"Model: {source}; data: `{root}`.\n\n{summary_table(metrics)}\n\n"
+                      f"Model: {source}; data: `{root}`.\n\n{summary_table(metrics)}\n\n{frame_summary(metrics)}\n\n"
                       + "".join(f"![{name}]({name}.png)\n\n" for name in FIGURES))
     return metrics
+
+
+def frame_summary(metrics: dict) -> str:
+    """Markdown: the studies whose automatic LV frame is uncertain, and the table without them."""
+    uncertain = metrics["uncertain_frames"]
+    if not uncertain:
+        return "Every LV frame was found with confidence (none flagged uncertain)."
+    text = (f"**LV frame uncertain in {len(uncertain)} of {metrics['studies']} studies**: {', '.join(uncertain)}. "
+            "Their polar metrics may be measured on a wrong frame: check them, and give frames by hand with "
+            "`lv_frames=<json>` if needed.")
+    if metrics["certain_frames"] is None:
+        return text
+    return f"{text}\n\nWithout them ({metrics['certain_frames']['studies']} studies):\n\n" + summary_table(
+        metrics["certain_frames"])
 
 
 def _figures(results: list[dict], out: Path) -> None:

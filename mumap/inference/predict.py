@@ -11,9 +11,9 @@ nothing): ``mumap.nii.gz`` (cm⁻¹, on the input's grid with its affine), ``mum
 Interfile), for DICOM input ``mumap.dcm`` (a new NM series in the input's study and Frame of Reference),
 ``preview.png`` (three orthogonal slices through the heart) and ``prediction.json`` (model, contract,
 bed, timings); with ``prac``: ``prac.nii.gz`` (the PRAC-corrected image), ``polar_map.png`` and the
-17-segment scores in ``prediction.json``. The bed is put back from the model's bed template (the
-training cohort's mean bed under the back of the input's body outline, filling air only), from a NIfTI
-bed μ-map of the scanner, or not at all.
+17-segment scores, the LV frame and whether it is uncertain (a warning is logged then) in ``prediction.json``.
+The bed is put back from the model's bed template (the training cohort's mean bed under the back of the
+input's body outline, filling air only), from a NIfTI bed μ-map of the scanner, or not at all.
 """
 
 from __future__ import annotations
@@ -151,8 +151,9 @@ def heart_index(image: np.ndarray) -> tuple[int, int, int]:
 
 def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kind: str = "nac",
                   resample_input: bool = False, bed: str | Path = "template", prac: bool = False,
-                  overwrite: bool = False) -> Path:
-    """Predict one study and write its output folder ``out`` (see the module docstring); returns ``out``."""
+                  lv_frame: dict | None = None, overwrite: bool = False) -> Path:
+    """Predict one study and write its output folder ``out`` (see the module docstring); returns ``out``.
+    ``lv_frame`` (``centre_xyz_mm``, ``long_axis``: world mm) is a reader's LV frame for the polar map."""
     start = time.perf_counter()
     out = Path(out)
     if out.exists() and not overwrite:
@@ -178,9 +179,14 @@ def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kin
                   "voxel_zyx_mm": list(grid.voxel_zyx_mm), "origin_zyx_mm": list(grid.origin_zyx_mm), **facts,
                   "mu_max_cm-1": float(mu.max())}
         if prac:
-            corrected, scores = _prac_and_polar(image, mu, grid, tmp)
+            corrected, scores, frame = _prac_and_polar(image, mu, grid, tmp, lv_frame)
             columns["PRAC (DLAC)"] = (corrected, "gray", float(corrected.max()), "counts")
             record["segment_scores_percent"] = [round(float(s), 2) for s in scores]
+            record.update(lv_frame=frame.to_dict(), lv_uncertain=frame.uncertain)
+            if frame.uncertain:
+                log.warning(f"{patient.source}: the automatic LV frame is uncertain (score {frame.score:.2f}, a rival "
+                            f"{frame.rival_score:.2f}); check polar_map.png and give the frame by hand "
+                            "(--lv-centre, --lv-axis) if it is wrong")
         save_figure(slice_figure(columns, grid.voxel_zyx_mm, centre, title=f"{patient.source.name}: predicted μ-map"),
                     tmp / "preview.png")
         record["seconds"] = round(time.perf_counter() - start, 2)
@@ -188,22 +194,24 @@ def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kin
     return out
 
 
-def _prac_and_polar(image: np.ndarray, mu: np.ndarray, grid: Volume, folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """PRAC of the input with the predicted μ-map (``prac.nii.gz``) and its polar map (``polar_map.png``);
-    returns the corrected image and the 17 segment scores (%)."""
-    from mumap.evaluation.polar import find_lv, polar_map, segment_scores
+def _prac_and_polar(image: np.ndarray, mu: np.ndarray, grid: Volume, folder: Path, lv_frame: dict | None = None):
+    """PRAC of the input with the predicted μ-map (``prac.nii.gz``) and its polar map (``polar_map.png``) in
+    the automatic LV frame or the reader's ``lv_frame``; returns the corrected image, the 17 segment scores (%)
+    and the LV frame."""
+    from mumap.evaluation.polar import find_lv, polar_map, reader_frame, segment_scores
     from mumap.spect.geometry import ImageGrid
     from mumap.spect.prac import prac, prac_projector
 
     projector = prac_projector(ImageGrid(image.shape, tuple(float(v) for v in grid.voxel_zyx_mm)))
     corrected = prac(image, mu, projector).numpy()
     io.save_nifti(folder / "prac.nii.gz", corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm)
-    frame = find_lv(corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm)
+    frame = (reader_frame(corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm, **lv_frame) if lv_frame
+             else find_lv(corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm))
     polar = polar_map(corrected, frame, grid.voxel_zyx_mm, grid.origin_zyx_mm)
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
-    bullseye_axes(ax, polar, "DLAC polar map (% of max)")
+    bullseye_axes(ax, polar, "DLAC polar map (% of max)" + (" — LV frame UNCERTAIN" if frame.uncertain else ""))
     save_figure(fig, folder / "polar_map.png")
-    return corrected, segment_scores(polar)
+    return corrected, segment_scores(polar), frame
 
 
 def batch_entries(folder: str | Path) -> list[Path]:

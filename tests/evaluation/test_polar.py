@@ -56,6 +56,7 @@ def test_find_lv_recovers_the_true_frame(anatomy):
     assert angle < 6.0
     assert np.linalg.norm(np.subtract(frame.centre_xyz_mm, truth.centre_xyz_mm)) < 8.0
     assert np.dot(frame.anterior, truth.anterior_axis) > np.cos(np.radians(6.0))
+    assert not frame.uncertain and frame.source == "automatic"
 
 
 @pytest.mark.slow
@@ -63,6 +64,50 @@ def test_find_lv_ignores_a_hotter_liver():
     image, voxel, origin, truth = _reconstruction_like(Anatomy(), Uptake(liver=1.2, stomach=1.0))
     frame = polar.find_lv(image, voxel, origin)
     assert np.linalg.norm(np.subtract(frame.centre_xyz_mm, truth.centre_xyz_mm)) < 8.0
+
+
+@pytest.mark.slow
+def test_find_lv_is_uncertain_without_an_lv():
+    """Two solid hot organs in a warm body and no hollow shell anywhere: whatever fits best is flagged."""
+    z, y, x = np.meshgrid(*(GRID.centres_mm(i) for i in range(3)), indexing="ij")
+    image = 0.1 * (np.hypot(x / 150.0, y / 110.0) < 1.0)
+    image[np.sqrt((x + 40) ** 2 + (y + 10) ** 2 + (z + 30) ** 2) < 45.0] = 0.8
+    image[np.sqrt((x - 50) ** 2 + (y - 20) ** 2 + (z - 20) ** 2) < 30.0] = 1.0
+    image = ndimage.gaussian_filter(image, RESOLUTION_FWHM_MM / 2.355 / np.asarray(GRID.voxel_zyx_mm))
+    frame = polar.find_lv(image, GRID.voxel_zyx_mm, tuple(float(GRID.centres_mm(i)[0]) for i in range(3)))
+    assert frame.uncertain, frame
+
+
+def test_uncertain_frames_are_the_automatic_ones_with_a_low_score_or_a_close_rival():
+    frame = polar.LVFrame((0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, -1.0, 0.0), 60.0, 30.0, 10.0, -20.0,
+                          correlation=0.9, cavity_contrast=0.4, rival_score=0.1)
+    assert frame.score == pytest.approx(0.36) and not frame.uncertain
+    assert dataclasses.replace(frame, cavity_contrast=0.9 * polar.FRAME_SCORE_MIN / 0.9).uncertain
+    assert dataclasses.replace(frame, rival_score=1.01 * polar.RIVAL_SCORE_MAX * 0.36).uncertain
+    assert not dataclasses.replace(frame, rival_score=0.99 * polar.RIVAL_SCORE_MAX * 0.36).uncertain
+    assert not dataclasses.replace(frame, cavity_contrast=0.0, source="reader").uncertain
+
+
+@pytest.mark.slow
+def test_reader_frame_keeps_the_given_pose_and_fits_the_size():
+    anatomy = ANATOMIES[1]
+    image, voxel, origin, truth = _reconstruction_like(anatomy, Uptake())
+    tilted = np.add(truth.long_axis, 0.05)  # any length, slightly off: the reader's axis is kept as given
+    frame = polar.reader_frame(image, voxel, origin, truth.centre_xyz_mm, 3.0 * tilted)
+    np.testing.assert_allclose(frame.centre_xyz_mm, truth.centre_xyz_mm)
+    np.testing.assert_allclose(frame.long_axis, tilted / np.linalg.norm(tilted))
+    assert frame.source == "reader" and not frame.uncertain
+    long, short = anatomy.lv_semi_axes_mm
+    assert abs(frame.short_mm - short) < 0.25 * short and abs(frame.long_mm - long) < 0.25 * long
+    scores = polar.segment_scores(polar.polar_map(image, frame, voxel, origin, size=128))
+    assert scores.min() > 70.0
+
+
+@pytest.mark.parametrize(("centre", "axis", "message"), [((0, 0), (1, 0, 0), "3 finite numbers"),
+                                                          ((0, 0, 0), (0, 0, 0), "zero vector")])
+def test_reader_frame_rejects_a_frame_that_is_not_one(centre, axis, message):
+    with pytest.raises(ValueError, match=message):
+        polar.reader_frame(np.ones((8, 8, 8)), (6.4,) * 3, (0.0,) * 3, centre, axis)
 
 
 def test_find_lv_rejects_images_without_counts():

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
+from mumap.data import io
 from mumap.evaluation import report
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,10 +22,23 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_evaluate_writes_a_consistent_report(smoke_run, tmp_path):
     out = tmp_path / "report"
+    # the post-fit report of the smoke run found its frames automatically and says which are uncertain
+    automatic = json.loads((smoke_run / "report-test" / "metrics.json").read_text())
+    flagged = [row["id"] for row in csv.DictReader((smoke_run / "report-test" / "studies.csv").open())
+               if row["lv_source"] == "automatic" and row["lv_uncertain"] == "True"]
+    assert automatic["uncertain_frames"] == flagged
+    # a reader's frame for the study evaluated here (the phantom's) replaces the automatic one
+    root = Path(OmegaConf.load(smoke_run / ".hydra" / "config.yaml").data.root)
+    study = io.read_split(root, "test", 1)[0]
+    truth = json.loads((root / study["truth"]).read_text())["lv"]
+    frames = tmp_path / "frames.json"
+    frames.write_text(json.dumps({study["id"]: {k: truth[k] for k in ("centre_xyz_mm", "long_axis")}}))
     completed = subprocess.run([sys.executable, str(REPO / "evaluate.py"), f"run={smoke_run}", "split=test",
-                                "max_studies=1", f"out={out}"], capture_output=True, text=True, cwd=REPO)
+                                "max_studies=1", f"out={out}", f"lv_frames={frames}"], capture_output=True, text=True,
+                               cwd=REPO)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "| Pearson R (polar pixels) |" in completed.stdout
+    assert "Every LV frame was found with confidence" in completed.stdout
     for name in ("metrics.json", "studies.csv", "summary.md", "fig4_mu_map.png", "fig5_polar_maps.png",
                  "fig6_bland_altman.png", "fig7_correlation.png"):
         assert (out / name).stat().st_size > 0, name
@@ -38,6 +53,19 @@ def test_evaluate_writes_a_consistent_report(smoke_run, tmp_path):
     assert metrics["ape DLAC mean"] == pytest.approx(ape.mean())
     assert metrics["pixel nAC mean"] == pytest.approx(np.nanmean(np.abs(saved["map nAC"] - saved["map CTAC"])))
     assert metrics["nmae_mean"] > 0 and -1 <= metrics["r DLAC"] <= 1  # a 2-epoch smoke model: no quality bar
+    assert rows[0]["lv_source"] == "reader" and rows[0]["lv_uncertain"] == "False"
+    np.testing.assert_allclose(json.loads(rows[0]["lv"])["centre_xyz_mm"], truth["centre_xyz_mm"])
+    assert metrics["uncertain_frames"] == [] and metrics["certain_frames"] is None
+
+
+@pytest.mark.parametrize(("content", "message"), [("{", "cannot read the LV frames"),
+                                                  ('{"S0001": {"centre_xyz_mm": [1, 2, 3]}}', "S0001 needs"),
+                                                  ('[1, 2]', "the file needs")])
+def test_lv_frames_that_are_not_frames_are_refused_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "frames.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=f"frames.json: {message}"):
+        report.read_lv_frames(path)
 
 
 def test_evaluate_names_a_directory_that_is_not_a_run(tmp_path):
@@ -49,4 +77,4 @@ def test_evaluate_config_composes():
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="evaluate", overrides=["run=outputs/quick"])
     assert cfg.split == "test" and cfg.checkpoint == "best" and cfg.max_studies is None
-    assert cfg.out == "outputs/quick/report-test"
+    assert cfg.out == "outputs/quick/report-test" and cfg.lv_frames is None

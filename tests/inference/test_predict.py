@@ -14,6 +14,7 @@ import torch
 from mumap.cli import main as cli
 from mumap.data import io
 from mumap.data.dicom import find_series, series_volume
+from mumap.evaluation.polar import LVFrame
 from mumap.inference.model_file import load_model
 from mumap.spect import interfile
 from tests.helpers import dicom_uids, write_nm
@@ -56,9 +57,21 @@ def test_predict_nifti_writes_a_mu_map_on_the_input_grid(model_file, tiny_cohort
     record = json.loads((out / "prediction.json").read_text())
     assert record["bed"] == "template" and record["bed_mu_sum"] > 0 and not record["resampled"]
     assert len(record["segment_scores_percent"]) == 17 and max(record["segment_scores_percent"]) <= 100
+    assert record["lv_frame"]["source"] == "automatic"
+    assert record["lv_uncertain"] is LVFrame(**record["lv_frame"]).uncertain
     prac, _, _ = io.load_nifti(out / "prac.nii.gz")
     assert prac.shape == nac.shape and prac.sum() > nac.sum()  # attenuation correction adds counts
     assert not any(p.name.startswith(".tmp") for p in tmp_path.iterdir())
+    # a reader's frame (here the phantom's) replaces the automatic one and is recorded as given
+    truth = json.loads((tiny_cohort / test_study["truth"]).read_text())["lv"]
+    centre, axis = (",".join(f"{v:.2f}" for v in truth[key]) for key in ("centre_xyz_mm", "long_axis"))
+    given = tmp_path / "given"
+    assert cli(["predict", str(source), "--model", str(model_file), "-o", str(given), "--prac", "--lv-centre", centre,
+                "--lv-axis", axis]) == 0
+    reader = json.loads((given / "prediction.json").read_text())
+    assert reader["lv_frame"]["source"] == "reader" and reader["lv_uncertain"] is False
+    np.testing.assert_allclose(reader["lv_frame"]["centre_xyz_mm"], [float(v) for v in centre.split(",")])
+    np.testing.assert_allclose(reader["lv_frame"]["long_axis"], truth["long_axis"], atol=1e-2)
 
 
 @pytest.mark.slow
@@ -125,6 +138,12 @@ def test_the_input_contract_is_enforced(model_file, tiny_cohort, test_study, tmp
     assert "not a mumap model file" in capsys.readouterr().err
     assert cli(["predict", str(source), *options, "-o", str(tmp_path / "c")]) == 2
     assert "already exists" in capsys.readouterr().err
+    assert cli(["predict", str(source), *options, "-o", str(tmp_path / "e"), "--lv-centre", "1,2,3"]) == 2
+    assert "--lv-centre and --lv-axis go together, and with --prac" in capsys.readouterr().err
+    assert cli(["predict", str(source), *options, "-o", str(tmp_path / "e"), "--prac", "--lv-centre", "1,2",
+                "--lv-axis", "1,0,0"]) == 2
+    assert "--lv-centre needs three numbers X,Y,Z (world mm), got '1,2'" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()
 
 
 @pytest.mark.slow
