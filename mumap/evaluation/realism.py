@@ -106,6 +106,7 @@ def study_realism(root: Path, row: dict, preset_grid: ImageGrid, projectors: dic
         **{f"{wall}_wall_ratio": value for wall, value in walls.items()},
         "frame_axis_error_deg": axis_error, "frame_centre_error_mm": centre_error,
         "frame_ok": axis_error <= FRAME_OK[0] and centre_error <= FRAME_OK[1],
+        "frame_score": frame.score, "frame_uncertain": frame.uncertain,
     }
     return {"row": row_out, "maps": maps, "scores": scores}
 
@@ -139,6 +140,9 @@ def pooled(results: list[dict]) -> dict:
     right = [r for r in results if r["row"]["frame_ok"]]
     out["frame_ok"] = pooled_polar(right) if right else None
     out["frame_axis_error_deg"] = _spread([row["frame_axis_error_deg"] for row in rows])
+    out["frames_wrong"] = sum(not row["frame_ok"] for row in rows)
+    out["frames_wrong_flagged"] = sum(row["frame_uncertain"] and not row["frame_ok"] for row in rows)
+    out["frames_right_flagged"] = sum(row["frame_uncertain"] and row["frame_ok"] for row in rows)
     for key in ("scatter_fraction", "lv_mass_g", "lv_counts_nac", "bmi", "body_width_mm", "body_depth_mm"):
         out[key] = _spread([row[key] for row in rows])
     normal = [row for row in rows if not row["defect"]]
@@ -174,7 +178,9 @@ def summary_table(values: dict) -> str:
         subset = f"{right[key]:.3f}" if right else "–"
         lines.append(f"| {label} | {PAPER_NAC[key]:.2f} | {values[key]:.3f} | – | {subset} | – |")
     lines += ["", f"A right LV frame: the automatic frame (found on CTAC) within {FRAME_OK[0]:.0f}° and "
-              f"{FRAME_OK[1]:.0f} mm of the phantom's LV.", "", "| cohort | value |", "|---|---|",
+              f"{FRAME_OK[1]:.0f} mm of the phantom's LV. Wrong frames: {values['frames_wrong']}, of which "
+              f"{values['frames_wrong_flagged']} flagged uncertain by the frame itself; right frames flagged: "
+              f"{values['frames_right_flagged']}.", "", "| cohort | value |", "|---|---|",
               f"| studies | {values['studies']} |",
               f"| photopeak scatter fraction | {pm(values['scatter_fraction'])} |",
               f"| LV mass (g): women / men | {_maybe(values['lv_mass_g_F'])} / {_maybe(values['lv_mass_g_M'])} |",

@@ -45,6 +45,9 @@ def test_report_of_a_cohort(tiny_cohort, tmp_path, capsys):
     right = [r for r in rows if r["frame_ok"] == "True"]
     assert all(float(r["frame_axis_error_deg"]) <= 10 and float(r["frame_centre_error_mm"]) <= 10 for r in right)
     assert (values["frame_ok"] or {"studies": 0})["studies"] == len(right)
+    assert values["frames_wrong"] == len(rows) - len(right)
+    wrong = [r for r in rows if r["frame_ok"] != "True"]
+    assert values["frames_wrong_flagged"] == sum(r["frame_uncertain"] == "True" for r in wrong)
     # the segment ranges of the studies without a defect, beside the clinical normals; the mean pattern per sex
     normal = [float(r["segment_range_nac"]) for r in rows if r["defect"] == "False"]
     if normal:
