@@ -136,6 +136,8 @@ def _lv_frame(args: argparse.Namespace) -> dict | None:
         return None
     if args.lv_centre is None or args.lv_axis is None or not args.prac:
         raise ValueError("--lv-centre and --lv-axis go together, and with --prac")
+    if args.batch:
+        raise ValueError("--lv-centre and --lv-axis give one study's frame: not with --batch")
     frame = {}
     for key, option, text in (("centre_xyz_mm", "--lv-centre", args.lv_centre),
                               ("long_axis", "--lv-axis", args.lv_axis)):

@@ -143,6 +143,9 @@ def test_the_input_contract_is_enforced(model_file, tiny_cohort, test_study, tmp
     assert cli(["predict", str(source), *options, "-o", str(tmp_path / "e"), "--prac", "--lv-centre", "1,2",
                 "--lv-axis", "1,0,0"]) == 2
     assert "--lv-centre needs three numbers X,Y,Z (world mm), got '1,2'" in capsys.readouterr().err
+    assert cli(["predict", str(tiny_cohort), *options, "-o", str(tmp_path / "e"), "--batch", "--prac", "--lv-centre",
+                "1,2,3", "--lv-axis", "1,0,0"]) == 2
+    assert "not with --batch" in capsys.readouterr().err
     assert not (tmp_path / "e").exists()
 
 
