@@ -147,6 +147,9 @@ def _lv_frame(args: argparse.Namespace) -> dict | None:
             frame[key] = []
         if len(frame[key]) != 3:
             raise ValueError(f"{option} needs three numbers X,Y,Z (world mm), got {text!r}")
+    from mumap.evaluation.polar import lv_pose
+
+    lv_pose(frame["centre_xyz_mm"], frame["long_axis"])  # a zero axis fails here, before the prediction
     return frame
 
 

@@ -229,16 +229,26 @@ def reader_frame(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, centre_xyz_mm, 
     (world x, y, z mm; the centre of the LV ellipsoid, :attr:`LVFrame.centre_xyz_mm`) and its long axis
     (base → apex, any length). The LV's size and base plane are fitted to ``image [z, y, x]`` with that
     pose held (:func:`fit_lv_shell` with ``fit_pose=False``); the frame is never :attr:`~LVFrame.uncertain`."""
+    centre, axis = lv_pose(centre_xyz_mm, long_axis)
     image = _normalised(image, "reader_frame")
-    centre, axis = np.asarray(centre_xyz_mm, np.float64), np.asarray(long_axis, np.float64)
+    with _single_thread():
+        frame = fit_lv_shell(image, voxel_zyx_mm, origin_zyx_mm, centre, axis, fit_pose=False)
+    return replace(frame, source="reader")
+
+
+def lv_pose(centre_xyz_mm, long_axis) -> tuple[np.ndarray, np.ndarray]:
+    """A reader's LV centre (x, y, z mm) and long axis checked and as arrays, the axis made unit length;
+    ``ValueError`` saying what is wrong otherwise."""
+    try:
+        centre, axis = np.asarray(centre_xyz_mm, np.float64), np.asarray(long_axis, np.float64)
+    except (TypeError, ValueError):
+        centre = axis = np.array([np.nan])
     if centre.shape != (3,) or axis.shape != (3,) or not np.isfinite([*centre, *axis]).all():
         raise ValueError(f"an LV frame needs a centre and a long axis of 3 finite numbers each (x, y, z mm), "
                          f"got {centre_xyz_mm} and {long_axis}")
     if np.linalg.norm(axis) == 0:
         raise ValueError("the LV's long axis cannot be the zero vector")
-    with _single_thread():
-        frame = fit_lv_shell(image, voxel_zyx_mm, origin_zyx_mm, centre, axis / np.linalg.norm(axis), fit_pose=False)
-    return replace(frame, source="reader")
+    return centre, axis / np.linalg.norm(axis)
 
 
 def _normalised(image: np.ndarray, caller: str) -> np.ndarray:

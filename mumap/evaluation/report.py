@@ -31,7 +31,7 @@ from mumap.data.bed import read_bed_mask, reinsert_bed, remove_bed
 from mumap.data.body import uniform_mu_map
 from mumap.evaluation.figures import bland_altman_figure, mu_map_figure, polar_correlation_figure, polar_maps_figure
 from mumap.evaluation.metrics import pearson_r, pixel_differences, pixel_distance, segment_ape
-from mumap.evaluation.polar import find_lv, polar_map, reader_frame, segment_scores
+from mumap.evaluation.polar import find_lv, lv_pose, polar_map, reader_frame, segment_scores
 from mumap.spect.geometry import ImageGrid
 from mumap.spect.prac import prac, prac_projector
 from mumap.training.checkpoints import load_module
@@ -133,12 +133,16 @@ def read_lv_frames(path: str | Path) -> dict[str, dict]:
         frames = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise ValueError(f"{path}: cannot read the LV frames ({err})") from err
-    keys = {"centre_xyz_mm", "long_axis"}
-    for study, frame in frames.items() if isinstance(frames, dict) else [("", None)]:
-        if not isinstance(frame, dict) or set(frame) != keys or any(
-                not isinstance(frame[k], list) or len(frame[k]) != 3 for k in keys):
-            raise ValueError(f"{path}: {study or 'the file'} needs {{\"centre_xyz_mm\": [x, y, z], "
-                             f"\"long_axis\": [x, y, z]}} (world mm), got {frame}")
+    expected = '{"centre_xyz_mm": [x, y, z], "long_axis": [x, y, z]} (world mm)'
+    if not isinstance(frames, dict):
+        raise ValueError(f"{path}: the file needs {{study id: {expected}}}, got {type(frames).__name__}")
+    for study, frame in frames.items():
+        if not isinstance(frame, dict) or set(frame) != {"centre_xyz_mm", "long_axis"}:
+            raise ValueError(f"{path}: {study} needs {expected}, got {frame}")
+        try:
+            lv_pose(frame["centre_xyz_mm"], frame["long_axis"])
+        except ValueError as err:
+            raise ValueError(f"{path}: {study}: {err}") from err
     return frames
 
 

@@ -60,7 +60,11 @@ def test_evaluate_writes_a_consistent_report(smoke_run, tmp_path):
 
 @pytest.mark.parametrize(("content", "message"), [("{", "cannot read the LV frames"),
                                                   ('{"S0001": {"centre_xyz_mm": [1, 2, 3]}}', "S0001 needs"),
-                                                  ('[1, 2]', "the file needs")])
+                                                  ('[1, 2]', "the file needs"),
+                                                  ('{"S0002": {"centre_xyz_mm": [1, 2, "a"], "long_axis": [1, 0, 0]}}',
+                                                   "S0002: an LV frame needs"),
+                                                  ('{"S0003": {"centre_xyz_mm": [1, 2, 3], "long_axis": [0, 0, 0]}}',
+                                                   "S0003: the LV's long axis cannot be the zero vector")])
 def test_lv_frames_that_are_not_frames_are_refused_naming_the_file(tmp_path, content, message):
     path = tmp_path / "frames.json"
     path.write_text(content)

@@ -146,6 +146,9 @@ def test_the_input_contract_is_enforced(model_file, tiny_cohort, test_study, tmp
     assert cli(["predict", str(tiny_cohort), *options, "-o", str(tmp_path / "e"), "--batch", "--prac", "--lv-centre",
                 "1,2,3", "--lv-axis", "1,0,0"]) == 2
     assert "not with --batch" in capsys.readouterr().err
+    assert cli(["predict", str(source), *options, "-o", str(tmp_path / "e"), "--prac", "--lv-centre", "1,2,3",
+                "--lv-axis", "0,0,0"]) == 2
+    assert "the LV's long axis cannot be the zero vector" in capsys.readouterr().err
     assert not (tmp_path / "e").exists()
 
 
