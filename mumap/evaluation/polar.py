@@ -224,6 +224,14 @@ def _mid_wall_distances(pose: np.ndarray, centre: np.ndarray, across: np.ndarray
     return weights * (np.sqrt((along / long_mid) ** 2 + (radial / short_mid) ** 2) - 1.0) * short_mid
 
 
+def lv_frame(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, given: dict | None = None) -> LVFrame:
+    """The LV frame of ``image [z, y, x]``: the reader's when ``given`` (``centre_xyz_mm``, ``long_axis``:
+    :func:`reader_frame`), else the automatic one (:func:`find_lv`)."""
+    if given:
+        return reader_frame(image, voxel_zyx_mm, origin_zyx_mm, **given)
+    return find_lv(image, voxel_zyx_mm, origin_zyx_mm)
+
+
 def reader_frame(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, centre_xyz_mm, long_axis) -> LVFrame:
     """The LV frame a reader gives, as readers correct an automatic frame in QPS or ECTb: the LV's centre
     (world x, y, z mm; the centre of the LV ellipsoid, :attr:`LVFrame.centre_xyz_mm`) and its long axis

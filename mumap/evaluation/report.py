@@ -31,7 +31,7 @@ from mumap.data.bed import read_bed_mask, reinsert_bed, remove_bed
 from mumap.data.body import uniform_mu_map
 from mumap.evaluation.figures import bland_altman_figure, mu_map_figure, polar_correlation_figure, polar_maps_figure
 from mumap.evaluation.metrics import pearson_r, pixel_differences, pixel_distance, segment_ape
-from mumap.evaluation.polar import find_lv, lv_pose, polar_map, reader_frame, segment_scores
+from mumap.evaluation.polar import lv_frame, lv_pose, polar_map, segment_scores
 from mumap.spect.geometry import ImageGrid
 from mumap.spect.prac import prac, prac_projector
 from mumap.training.checkpoints import load_module
@@ -48,9 +48,10 @@ POLAR_SIZE = 512  # the paper's polar grid (Fig. 7)
 FIGURES = ("fig4_mu_map", "fig5_polar_maps", "fig6_bland_altman", "fig7_correlation")
 
 
-def evaluate_study(root: Path, row: dict, module: MuMapModule, projectors: dict, lv_frame: dict | None = None) -> dict:
+def evaluate_study(root: Path, row: dict, module: MuMapModule, projectors: dict, given_frame: dict | None = None
+                   ) -> dict:
     """All numbers and images of one study (see the module docstring); ``projectors`` caches PRAC
-    system matrices by grid; ``lv_frame`` (``centre_xyz_mm``, ``long_axis``) is a reader's frame."""
+    system matrices by grid; ``given_frame`` (``centre_xyz_mm``, ``long_axis``) is a reader's frame."""
     start = time.perf_counter()
     nac, voxel_zyx_mm, origin_zyx_mm = io.load_nifti(root / row["nac"])
     mu_ct, _, _ = io.load_nifti(root / row["mumap"])
@@ -65,8 +66,7 @@ def evaluate_study(root: Path, row: dict, module: MuMapModule, projectors: dict,
     images = {"CTAC": prac(nac, mu_ct, projector).numpy(),
               "DLAC": prac(nac, np.clip(predicted, 0, None), projector).numpy(), "nAC": nac,
               "uniform AC": prac(nac, uniform, projector).numpy()}
-    frame = (reader_frame(images["CTAC"], voxel_zyx_mm, origin_zyx_mm, **lv_frame) if lv_frame
-             else find_lv(images["CTAC"], voxel_zyx_mm, origin_zyx_mm))
+    frame = lv_frame(images["CTAC"], voxel_zyx_mm, origin_zyx_mm, given_frame)
     maps = {name: polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, POLAR_SIZE) for name, image in images.items()}
     scores = {name: segment_scores(m) for name, m in maps.items()}
     row_out = {"id": row["id"], "nmae": float(nmae(torch.from_numpy(predicted), torch.from_numpy(mu_ct))),

@@ -23,6 +23,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pydicom
@@ -38,6 +39,9 @@ from mumap.inference.model_file import INPUT_KINDS, MuMapModel, check_voxel_size
 from mumap.spect import interfile
 from mumap.utils.atomic import atomic_path
 from mumap.utils.plotting import plt, save_figure, slice_figure
+
+if TYPE_CHECKING:
+    from mumap.evaluation.polar import LVFrame
 
 log = logging.getLogger(__name__)
 
@@ -194,19 +198,19 @@ def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kin
     return out
 
 
-def _prac_and_polar(image: np.ndarray, mu: np.ndarray, grid: Volume, folder: Path, lv_frame: dict | None = None):
+def _prac_and_polar(image: np.ndarray, mu: np.ndarray, grid: Volume, folder: Path, given_frame: dict | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, LVFrame]:
     """PRAC of the input with the predicted μ-map (``prac.nii.gz``) and its polar map (``polar_map.png``) in
-    the automatic LV frame or the reader's ``lv_frame``; returns the corrected image, the 17 segment scores (%)
+    the automatic LV frame or the reader's ``given_frame``; returns the corrected image, the 17 segment scores (%)
     and the LV frame."""
-    from mumap.evaluation.polar import find_lv, polar_map, reader_frame, segment_scores
+    from mumap.evaluation.polar import lv_frame, polar_map, segment_scores
     from mumap.spect.geometry import ImageGrid
     from mumap.spect.prac import prac, prac_projector
 
     projector = prac_projector(ImageGrid(image.shape, tuple(float(v) for v in grid.voxel_zyx_mm)))
     corrected = prac(image, mu, projector).numpy()
     io.save_nifti(folder / "prac.nii.gz", corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm)
-    frame = (reader_frame(corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm, **lv_frame) if lv_frame
-             else find_lv(corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm))
+    frame = lv_frame(corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm, given_frame)
     polar = polar_map(corrected, frame, grid.voxel_zyx_mm, grid.origin_zyx_mm)
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     bullseye_axes(ax, polar, "DLAC polar map (% of max)" + (" — LV frame UNCERTAIN" if frame.uncertain else ""))
