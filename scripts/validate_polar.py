@@ -1,8 +1,9 @@
 """Validate the automatic polar maps on a synthetic cohort against its ``truth.json``.
 
-``python scripts/validate_polar.py data/quick [ctac|nac|sc]`` finds the LV in every study's image of
-that column and reports, per study and in summary: the long-axis angle error (°) and centre error (mm)
-of :func:`mumap.evaluation.polar.find_lv`, its fit's score and its rival's
+``python scripts/validate_polar.py data/quick [ctac|nac|sc|prac]`` finds the LV in every study's image of
+that column (``prac``: PRAC of the nAC with the study's CT μ-map, the CTAC the evaluation report and the
+realism report find the frame on) and reports, per study and in summary: the long-axis angle error (°) and
+centre error (mm) of :func:`mumap.evaluation.polar.find_lv`, its fit's score and its rival's
 (:attr:`~mumap.evaluation.polar.LVFrame.score`, ``rival_score``), whether the frame is flagged uncertain (and
 in summary how many wrong frames — axis > 10° or centre > 10 mm — are flagged, and how many right ones), the
 case of a ``hard`` cohort's study; for studies with a defect, whether the lowest-scoring AHA segment of the
@@ -23,15 +24,28 @@ import numpy as np
 from mumap.data import io
 from mumap.data.phantom import TERRITORY_SEGMENTS
 from mumap.evaluation.polar import find_lv, polar_map, segment_scores
+from mumap.spect.geometry import ImageGrid
+from mumap.spect.prac import prac, prac_projector
+
+
+def load_image(root: Path, row: dict, column: str, projectors: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(image, voxel_zyx_mm, origin_zyx_mm)`` of a study's column, or its PRAC CTAC for ``prac``."""
+    if column != "prac":
+        return io.load_nifti(root / row[column])
+    nac, voxel_zyx_mm, origin_zyx_mm = io.load_nifti(root / row["nac"])
+    grid = ImageGrid(nac.shape, tuple(float(v) for v in voxel_zyx_mm))
+    if grid not in projectors:
+        projectors[grid] = prac_projector(grid)
+    return prac(nac, io.load_nifti(root / row["mumap"])[0], projectors[grid]).numpy(), voxel_zyx_mm, origin_zyx_mm
 
 
 def main(root: str, column: str = "ctac") -> dict[str, float]:
     root_path = Path(root)
     rows = list(csv.DictReader((root_path / "studies.csv").open()))
     angles, distances, in_defect, in_territory, severe, lowest, variation, seconds = [], [], [], [], [], [], [], []
-    scores_of_frames, flagged, right = [], [], []
+    scores_of_frames, flagged, right, projectors = [], [], [], {}
     for row in rows:
-        image, voxel_zyx_mm, origin_zyx_mm = io.load_nifti(root_path / row[column])
+        image, voxel_zyx_mm, origin_zyx_mm = load_image(root_path, row, column, projectors)
         study = json.loads((root_path / row["truth"]).read_text())
         truth = study["lv"]
         start = time.perf_counter()

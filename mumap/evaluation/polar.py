@@ -5,7 +5,7 @@ Three steps, no ground truth used:
 1. :func:`find_lv` finds the LV and its frame (centre, long axis base → apex, anterior direction):
    a hollow-sphere matched filter proposes candidate centres, and at each a truncated, blurred
    ellipsoidal shell (the textbook LV: apex cap, open base) is fitted to the image by least squares
-   over its pose and size; the most LV-like fit wins (correlation × cavity contrast), and its centre and axis
+   over its pose and size; the most LV-like fit wins (correlation² × √cavity contrast), and its centre and axis
    are refined on the wall's count peaks. The frame says how sure it is (:attr:`LVFrame.uncertain`); a
    reader's frame (:func:`reader_frame`) replaces it where it is wrong.
 2. :func:`short_axis` resamples the image in that frame (short-axis slices from base to apex), and
@@ -115,8 +115,10 @@ class LVFrame:
 
     @property
     def score(self) -> float:
-        """How LV-like the fit is: correlation × (1 − cavity / wall counts); a solid hot organ scores low."""
-        return self.correlation * self.cavity_contrast
+        """How LV-like the fit is: correlation² × √(1 − cavity / wall counts). The shape's correlation
+        weighs most; the cavity contrast only has to be there (a solid hot organ scores low) — a reconstruction's
+        resolution and breathing blur fill the LV's own cavity with counts too."""
+        return self.correlation ** 2 * float(np.sqrt(max(self.cavity_contrast, 0.0)))
 
     @property
     def uncertain(self) -> bool:
@@ -159,13 +161,13 @@ def to_voxel(points_xyz_mm: np.ndarray, voxel_zyx_mm, origin_zyx_mm) -> np.ndarr
     return np.stack([(points_xyz_mm[..., 2 - i] - origin_zyx_mm[i]) / voxel_zyx_mm[i] for i in range(3)])
 
 
-def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, n_candidates: int = 4, roi_mm: float = 60.0) -> LVFrame:
+def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, n_candidates: int = 6, roi_mm: float = 60.0) -> LVFrame:
     """The LV of a reconstruction ``image [z, y, x]`` (counts), found without ground truth.
 
     A zero-mean hollow-sphere filter (hot shell 12–30 mm around a cold ball of 10 mm, the LV's
     short-axis profile) proposes ``n_candidates`` centres; at each, :func:`fit_lv_shell` fits the
     shell model from the population's mean LV orientation and from four orientations 20° around it;
-    the fit with the best :attr:`LVFrame.score` (correlation × cavity contrast) is the LV, its pose refined on
+    the fit with the best :attr:`LVFrame.score` (correlation² × √cavity contrast) is the LV, its pose refined on
     the wall's count peaks (:func:`refine_pose`), and the best
     score of the fits elsewhere (centre ≥ :data:`RIVAL_DISTANCE_MM` away) is kept as its rival's
     (:attr:`LVFrame.uncertain` uses both).

@@ -80,11 +80,14 @@ def test_find_lv_is_uncertain_without_an_lv():
 
 def test_uncertain_frames_are_the_automatic_ones_with_a_low_score_or_a_close_rival():
     frame = polar.LVFrame((0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, -1.0, 0.0), 60.0, 30.0, 10.0, -20.0,
-                          correlation=0.9, cavity_contrast=0.4, rival_score=0.1)
-    assert frame.score == pytest.approx(0.36) and not frame.uncertain
-    assert dataclasses.replace(frame, cavity_contrast=0.9 * polar.FRAME_SCORE_MIN / 0.9).uncertain
-    assert dataclasses.replace(frame, rival_score=1.01 * polar.RIVAL_SCORE_MAX * 0.36).uncertain
-    assert not dataclasses.replace(frame, rival_score=0.99 * polar.RIVAL_SCORE_MAX * 0.36).uncertain
+                          correlation=0.9, cavity_contrast=0.36, rival_score=0.1)
+    assert frame.score == pytest.approx(0.81 * 0.6) and not frame.uncertain  # correlation² × √contrast
+    assert dataclasses.replace(frame, cavity_contrast=-0.2).score == 0.0  # a cavity hotter than the wall
+    low_contrast = (0.99 * polar.FRAME_SCORE_MIN / 0.81) ** 2
+    assert dataclasses.replace(frame, cavity_contrast=low_contrast).uncertain
+    assert not dataclasses.replace(frame, cavity_contrast=1.03 * low_contrast).uncertain
+    assert dataclasses.replace(frame, rival_score=1.01 * polar.RIVAL_SCORE_MAX * frame.score).uncertain
+    assert not dataclasses.replace(frame, rival_score=0.99 * polar.RIVAL_SCORE_MAX * frame.score).uncertain
     assert not dataclasses.replace(frame, cavity_contrast=0.0, source="reader").uncertain
 
 
