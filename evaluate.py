@@ -1,16 +1,21 @@
-"""Evaluate a training run: ``python evaluate.py run=outputs/quick split=test`` → ``<run>/report-test``."""
+"""Evaluate a training run: ``python evaluate.py run=outputs/quick split=test`` → ``<run>/report-test``; with
+``hard=<cohort>`` the hard cohort's studies beside them."""
 
 import hydra
 from omegaconf import DictConfig
 
-from mumap.evaluation.report import frame_summary, summary_table, write_report
+from mumap.evaluation.report import comparison_table, frame_summary, summary_table, uncertainty_summary, write_report
 
 
 @hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    metrics = write_report(cfg.run, cfg.split, cfg.checkpoint, cfg.max_studies, cfg.out, lv_frames=cfg.lv_frames)
+    metrics = write_report(cfg.run, cfg.split, cfg.checkpoint, cfg.max_studies, cfg.out, lv_frames=cfg.lv_frames,
+                           hard=cfg.hard, hard_split=cfg.hard_split)
     print(summary_table(metrics))
     print(frame_summary(metrics))
+    print(uncertainty_summary(metrics))
+    if cfg.hard:
+        print(comparison_table({cfg.split: metrics, "hard": metrics["hard"]}))
 
 
 if __name__ == "__main__":

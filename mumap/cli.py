@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                          "prediction.json's lv_frame gives it), to correct an uncertain automatic frame")
     predict.add_argument("--lv-axis", metavar="X,Y,Z",
                          help="with --prac and --lv-centre: the LV's long axis, base → apex")
+    predict.add_argument("--uncertainty-passes", type=int, metavar="N",
+                         help="Monte Carlo dropout passes for mumap_std.nii.gz (default 8; 0: no uncertainty map)")
     predict.add_argument("--batch", action="store_true", help="input is a folder of studies; failures are listed")
     predict.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     predict.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
@@ -109,6 +111,8 @@ def _predict(args: argparse.Namespace, console: Console) -> int:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     options = {"kind": args.kind, "resample_input": args.resample, "bed": args.bed, "prac": args.prac,
                "overwrite": args.overwrite}
+    if args.uncertainty_passes is not None:
+        options["passes"] = args.uncertainty_passes
     try:
         options["lv_frame"] = _lv_frame(args)
         model = load_model(args.model, device, trust_code=args.trust_code)

@@ -127,3 +127,20 @@ def polar_correlation_figure(maps: dict[str, list[np.ndarray]], reference: list[
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def uncertainty_error_figure(groups: dict[str, tuple[list[float], list[float]]], title: str = "") -> Figure:
+    """Fig. 8: per study, the normalised uncertainty (Monte Carlo dropout) against the actual NMAE, one colour
+    per group (``name → (uncertainties, nmae)``), each group's Spearman ρ in the legend."""
+    from scipy import stats
+
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    for name, (uncertainty, error) in groups.items():
+        rho = stats.spearmanr(uncertainty, error).statistic if len(error) >= 3 else float("nan")
+        ax.scatter(uncertainty, error, s=18, label=f"{name} ({len(error)} studies, Spearman ρ {rho:.2f})")
+    ax.set_xlabel("uncertainty: mean MC-dropout std ÷ μ range")
+    ax.set_ylabel("NMAE of the μ-map")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Does the uncertainty rank the error?", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,9 +1,11 @@
-"""Polar-map metrics of the paper's evaluation (Sec. 2.5): segment APE, pixel distance, Pearson R. The
-μ-map metric NMAE, which training logs too, is :func:`mumap.training.metrics.nmae`."""
+"""Polar-map metrics of the paper's evaluation (Sec. 2.5): segment APE, pixel distance, Pearson R; and the
+per-study rank statistics of the uncertainty and OOD checks (Spearman ρ, AUROC). The μ-map metric NMAE, which
+training logs too, is :func:`mumap.training.metrics.nmae`."""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 
 def segment_ape(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -41,3 +43,19 @@ def pearson_r(values: np.ndarray, reference: np.ndarray) -> float:
     if both.sum() < 2 or np.ptp(values[both]) == 0 or np.ptp(reference[both]) == 0:
         raise ValueError("Pearson R needs at least two pairs with spread in both")
     return float(np.corrcoef(values[both], reference[both])[0, 1])
+
+
+def spearman(values, reference) -> float:
+    """Spearman's rank correlation of two per-study sequences; NaN with fewer than 3 finite pairs."""
+    values, reference = np.asarray(values, float), np.asarray(reference, float)
+    finite = np.isfinite(values) & np.isfinite(reference)
+    return float(stats.spearmanr(values[finite], reference[finite]).statistic) if finite.sum() >= 3 else float("nan")
+
+
+def auroc(negatives, positives) -> float:
+    """Area under the ROC curve of a score that should be higher for ``positives`` than ``negatives``: the
+    probability that a random positive scores above a random negative (ties count half; Mann–Whitney U)."""
+    negatives, positives = np.asarray(negatives, float), np.asarray(positives, float)
+    if not len(negatives) or not len(positives):
+        return float("nan")
+    return float(stats.mannwhitneyu(positives, negatives).statistic / (len(positives) * len(negatives)))

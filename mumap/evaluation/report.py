@@ -29,14 +29,22 @@ from rich.progress import Progress
 from mumap.data import io
 from mumap.data.bed import read_bed_mask, reinsert_bed, remove_bed
 from mumap.data.body import uniform_mu_map
-from mumap.evaluation.figures import bland_altman_figure, mu_map_figure, polar_correlation_figure, polar_maps_figure
-from mumap.evaluation.metrics import pearson_r, pixel_differences, pixel_distance, segment_ape
+from mumap.evaluation.figures import (
+    bland_altman_figure,
+    mu_map_figure,
+    polar_correlation_figure,
+    polar_maps_figure,
+    uncertainty_error_figure,
+)
+from mumap.evaluation.metrics import auroc, pearson_r, pixel_differences, pixel_distance, segment_ape, spearman
+from mumap.evaluation.ood import OODReference, cohort_reference, study_features
 from mumap.evaluation.polar import lv_frame, lv_pose, polar_map, segment_scores
 from mumap.spect.geometry import ImageGrid
 from mumap.spect.prac import prac, prac_projector
 from mumap.training.checkpoints import load_module
 from mumap.training.metrics import nmae
 from mumap.training.modules import MuMapModule
+from mumap.training.uncertainty import MC_PASSES, dropout_layers, mc_dropout_std, normalised_uncertainty
 from mumap.utils.atomic import atomic_path, write_csv_atomic, write_text_atomic
 from mumap.utils.plotting import save_figure
 
@@ -45,13 +53,15 @@ PAPER = {"nmae": "0.020 ± 0.007", "ape DLAC": "1.155 ± 0.769", "ape nAC": "7.2
          "pixel DLAC": "3.095 ± 3.199", "pixel nAC": "8.559 ± 7.665", "r segments DLAC": "0.97",
          "r segments nAC": "0.79", "r DLAC": "0.97", "r nAC": "0.81"}  # R: segment scores, polar pixels
 POLAR_SIZE = 512  # the paper's polar grid (Fig. 7)
-FIGURES = ("fig4_mu_map", "fig5_polar_maps", "fig6_bland_altman", "fig7_correlation")
+FIGURES = ("fig4_mu_map", "fig5_polar_maps", "fig6_bland_altman", "fig7_correlation", "fig8_uncertainty_error")
 
 
-def evaluate_study(root: Path, row: dict, module: MuMapModule, projectors: dict, given_frame: dict | None = None
-                   ) -> dict:
+def evaluate_study(root: Path, row: dict, module: MuMapModule, projectors: dict, given_frame: dict | None = None,
+                   passes: int = MC_PASSES, ood: OODReference | None = None) -> dict:
     """All numbers and images of one study (see the module docstring); ``projectors`` caches PRAC
-    system matrices by grid; ``given_frame`` (``centre_xyz_mm``, ``long_axis``) is a reader's frame."""
+    system matrices by grid; ``given_frame`` (``centre_xyz_mm``, ``long_axis``) is a reader's frame;
+    ``passes``: Monte Carlo dropout passes for the study's uncertainty (0: none); ``ood``: the training
+    cohort's reference, for the study's OOD score of its first input image."""
     start = time.perf_counter()
     nac, voxel_zyx_mm, origin_zyx_mm = io.load_nifti(root / row["nac"])
     mu_ct, _, _ = io.load_nifti(root / row["mumap"])
@@ -75,6 +85,15 @@ def evaluate_study(root: Path, row: dict, module: MuMapModule, projectors: dict,
         row_out[f"ape {name}"] = float(segment_ape(scores[name], scores["CTAC"]).mean())
         row_out[f"pixel {name}"] = pixel_distance(maps[name], maps["CTAC"])
         row_out[f"r {name}"] = pearson_r(maps[name], maps["CTAC"])
+    row_out["uncertainty"] = float("nan")
+    if passes:
+        std = mc_dropout_std(module.generator, torch.from_numpy(inputs), module.hparams.inputs,
+                             module.hparams.normalization, module.hparams.patch_size, passes).cpu().numpy()
+        row_out["uncertainty"] = normalised_uncertainty(std, predicted)
+    if ood is not None:
+        assessment = ood.assess(study_features(inputs[0], voxel_zyx_mm, origin_zyx_mm))
+        row_out.update(ood_score=assessment["score"], ood_warned=assessment["out_of_distribution"],
+                       ood_beyond=json.dumps(assessment["beyond"]))
     row_out["seconds"] = time.perf_counter() - start
     row_out.update({"lv_source": frame.source, "lv_score": frame.score, "lv_uncertain": frame.uncertain,
                     "lv": json.dumps(frame.to_dict())})
@@ -119,11 +138,13 @@ def summary_table(metrics: dict[str, float]) -> str:
 
 
 def write_report(run: str | Path, split: str = "test", checkpoint: str = "best", max_studies: int | None = None,
-                 out: str | Path | None = None, progress: bool = True, lv_frames: str | Path | None = None) -> dict:
-    """Evaluate a run's checkpoint on a split into the report folder (default ``<run>/report-<split>``)."""
+                 out: str | Path | None = None, progress: bool = True, lv_frames: str | Path | None = None,
+                 hard: str | Path | None = None, hard_split: str = "test") -> dict:
+    """Evaluate a run's checkpoint on a split into the report folder (default ``<run>/report-<split>``), and on
+    the ``hard_split`` of a ``hard`` cohort beside it (:func:`report_split`)."""
     cfg, module, checkpoint_path = load_module(run, checkpoint)
     return report_split(cfg.data.root, module, split, out or Path(run) / f"report-{split}", max_studies,
-                        f"{run}, checkpoint `{checkpoint_path}`", progress, lv_frames)
+                        f"{run}, checkpoint `{checkpoint_path}`", progress, lv_frames, hard, hard_split)
 
 
 def read_lv_frames(path: str | Path) -> dict[str, dict]:
@@ -146,38 +167,119 @@ def read_lv_frames(path: str | Path) -> dict[str, dict]:
     return frames
 
 
-def report_split(root: str | Path, module: MuMapModule, split: str, out: str | Path,
-                 max_studies: int | None = None, source: str = "", progress: bool = True,
-                 lv_frames: str | Path | None = None) -> dict:
-    """Evaluate ``module`` on a split of the dataset at ``root`` and write the report folder ``out``:
-    ``metrics.json``, ``studies.csv``, ``polar/<study>.npz``, ``fig4…fig7`` PNGs and ``summary.md``."""
-    root, out = Path(root), Path(out)
+def evaluate_studies(root: str | Path, module: MuMapModule, split: str, max_studies: int | None = None,
+                     progress: bool = True, frames: dict[str, dict] | None = None, passes: int = MC_PASSES,
+                     ood: OODReference | None = None) -> list[dict]:
+    """:func:`evaluate_study` of every study of a split (at most ``max_studies``), with a progress bar; the
+    uncertainty only where the generator has dropout."""
+    root = Path(root)
     rows = io.read_split(root, split, max_studies)
     if not rows:
         raise ValueError(f"{root / 'studies.csv'}: no study in split {split!r}")
-    frames = read_lv_frames(lv_frames) if lv_frames else {}
-    (out / "polar").mkdir(parents=True, exist_ok=True)
+    passes = passes if dropout_layers(module.generator) else 0
     module.eval()
     results, projectors = [], {}
     with Progress(disable=not progress) as bar:
-        task = bar.add_task(f"evaluating {split}", total=len(rows))
+        task = bar.add_task(f"evaluating {root.name}/{split}", total=len(rows))
         for row in rows:
-            result = evaluate_study(root, row, module, projectors, frames.get(row["id"]))
-            _save_npz(out / "polar" / f"{row['id']}.npz", {**{f"map {k}": v for k, v in result["maps"].items()},
-                                                           **{f"scores {k}": v for k, v in result["scores"].items()}})
-            results.append(result)
+            results.append(evaluate_study(root, row, module, projectors, (frames or {}).get(row["id"]), passes, ood))
             bar.advance(task)
+    return results
+
+
+def split_metrics(results: list[dict]) -> dict:
+    """:func:`pooled` metrics of a split's results, the studies with an uncertain LV frame and the pooled metrics
+    without them, and how well the uncertainty ranks the studies' errors (Spearman ρ against NMAE)."""
     metrics = pooled(results)
     certain = [r for r in results if not r["row"]["lv_uncertain"]]
     metrics["uncertain_frames"] = [r["row"]["id"] for r in results if r["row"]["lv_uncertain"]]
     metrics["certain_frames"] = pooled(certain) if certain and len(certain) < len(results) else None
+    uncertainty = np.array([r["row"]["uncertainty"] for r in results])
+    metrics["uncertainty_mean"] = float(uncertainty.mean())
+    metrics["uncertainty_spearman_nmae"] = spearman(uncertainty, [r["row"]["nmae"] for r in results])
+    if "ood_score" in results[0]["row"]:
+        metrics["ood_score_median"] = float(np.median([r["row"]["ood_score"] for r in results]))
+        metrics["ood_warned"] = sum(r["row"]["ood_warned"] for r in results)
+    return metrics
+
+
+def report_split(root: str | Path, module: MuMapModule, split: str, out: str | Path,
+                 max_studies: int | None = None, source: str = "", progress: bool = True,
+                 lv_frames: str | Path | None = None, hard: str | Path | None = None, hard_split: str = "test"
+                 ) -> dict:
+    """Evaluate ``module`` on a split of the dataset at ``root`` and write the report folder ``out``:
+    ``metrics.json``, ``studies.csv``, ``polar/<study>.npz``, ``fig4…fig8`` PNGs and ``summary.md``. With
+    ``hard`` (a cohort root, e.g. of the ``hard`` preset), its ``hard_split`` too: ``hard/studies.csv``,
+    ``hard/polar/``, its metrics under ``hard`` in ``metrics.json``, its studies in Fig. 8, and its table beside
+    the split's in ``summary.md``."""
+    root, out = Path(root), Path(out)
+    frames = read_lv_frames(lv_frames) if lv_frames else {}
+    ood = cohort_reference(root, module.hparams.inputs[0], progress) if hard else None
+    groups = {split: evaluate_studies(root, module, split, max_studies, progress, frames, ood=ood)}
+    if hard:
+        groups["hard"] = evaluate_studies(hard, module, hard_split, None, progress, ood=ood)
+    metrics = split_metrics(groups[split])
+    for name, results in groups.items():
+        folder = out if name == split else out / name
+        for result in results:
+            _save_npz(folder / "polar" / f"{result['row']['id']}.npz",
+                      {**{f"map {k}": v for k, v in result["maps"].items()},
+                       **{f"scores {k}": v for k, v in result["scores"].items()}})
+        write_csv_atomic(folder / "studies.csv", [r["row"] for r in results])
+        if name != split:
+            metrics[name] = split_metrics(results)
+    if hard:
+        scores = {name: [r["row"]["ood_score"] for r in results] for name, results in groups.items()}
+        pooled_rows = [r["row"] for results in groups.values() for r in results]
+        metrics.update(ood_reference=ood.to_dict(), ood_auroc_hard=auroc(scores[split], scores["hard"]),
+                       uncertainty_spearman_nmae_with_hard=spearman([r["uncertainty"] for r in pooled_rows],
+                                                                    [r["nmae"] for r in pooled_rows]))
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
-    write_csv_atomic(out / "studies.csv", [r["row"] for r in results])
-    _figures(results, out)
-    write_text_atomic(out / "summary.md", f"# Evaluation on {split} ({len(results)} studies)\n\n"
+    _figures(groups[split], out)
+    save_figure(uncertainty_error_figure({name: ([r["row"]["uncertainty"] for r in results],
+                                                 [r["row"]["nmae"] for r in results])
+                                          for name, results in groups.items()}), out / "fig8_uncertainty_error.png")
+    hard_section = ""
+    if hard:
+        hard_section = (f"## The hard cohort beside the {split} split\n\nHard cohort: `{hard}` ({hard_split}).\n\n"
+                        f"{comparison_table({split: metrics, 'hard': metrics['hard']})}\n\n"
+                        f"The OOD score (largest |z| of the input's features against the training split's; threshold "
+                        f"{ood.threshold:.2f}, the validation split's largest) separates the hard cohort from the "
+                        f"{split} split with AUROC {metrics['ood_auroc_hard']:.2f}; over both, the uncertainty's "
+                        f"Spearman ρ against NMAE is {metrics['uncertainty_spearman_nmae_with_hard']:.2f}.\n\n")
+    write_text_atomic(out / "summary.md", f"# Evaluation on {split} ({len(groups[split])} studies)\n\n"
                       f"Model: {source}; data: `{root}`.\n\n{summary_table(metrics)}\n\n{frame_summary(metrics)}\n\n"
+                      f"{uncertainty_summary(metrics)}\n\n{hard_section}"
                       + "".join(f"![{name}]({name}.png)\n\n" for name in FIGURES))
     return metrics
+
+
+def uncertainty_summary(metrics: dict) -> str:
+    """Markdown: the mean normalised uncertainty and how it ranks the studies' NMAE."""
+    if not np.isfinite(metrics["uncertainty_mean"]):
+        return "No uncertainty: the generator has no dropout (Monte Carlo dropout needs it)."
+    return (f"Uncertainty (Monte Carlo dropout, {MC_PASSES} passes; mean std over the volume ÷ the predicted μ range, "
+            f"on the scale of NMAE): {metrics['uncertainty_mean']:.4f}; Spearman ρ against the studies' NMAE "
+            f"{metrics['uncertainty_spearman_nmae']:.2f} (Fig. 8).")
+
+
+def comparison_table(columns: dict[str, dict]) -> str:
+    """Markdown: the pooled metrics of several cohorts side by side (e.g. the test split and the hard cohort)."""
+    rows = [("studies", lambda m: f"{m['studies']}"),
+            ("NMAE of the μ-map, DLAC / uniform", lambda m: f"{m['nmae_mean']:.3f} ± {m['nmae_std']:.3f} / "
+                                                             f"{m['nmae_uniform_mean']:.3f}"),
+            ("segment APE (%), DLAC / nAC", lambda m: f"{m['ape DLAC mean']:.2f} / {m['ape nAC mean']:.2f}"),
+            ("pixel distance (%-points), DLAC / nAC",
+             lambda m: f"{m['pixel DLAC mean']:.2f} / {m['pixel nAC mean']:.2f}"),
+            ("Pearson R (segments / pixels), DLAC", lambda m: f"{m['r segments DLAC']:.3f} / {m['r DLAC']:.3f}"),
+            ("LV frames flagged uncertain", lambda m: f"{len(m['uncertain_frames'])}"),
+            ("uncertainty (mean) / Spearman ρ with NMAE", lambda m: f"{m['uncertainty_mean']:.4f} / "
+                                                                     f"{m['uncertainty_spearman_nmae']:.2f}"),
+            ("OOD score: median / studies above the threshold", lambda m: f"{m['ood_score_median']:.2f} / "
+                                                                          f"{m['ood_warned']}")]
+    lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    lines += [f"| {label} | " + " | ".join(cell(m) for m in columns.values()) + " |" for label, cell in rows]
+    return "\n".join(lines)
 
 
 def frame_summary(metrics: dict) -> str:

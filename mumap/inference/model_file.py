@@ -6,8 +6,9 @@ class outside ``mumap.`` — code from elsewhere — is built only when the user
 config (resolved), the input contract — voxel size (mm), orientation, input kinds (nac/sc, one channel
 each), units — the normalisation (kind, per image, and the training images' count statistics), the bed
 template of the training cohort (:func:`mumap.data.bed.bed_profile`, relative to the nAC body
-outline, where ``mumap predict`` puts it), the mumap version and where it
-came from. Nothing else is needed to predict.
+outline, where ``mumap predict`` puts it), the training cohort's OOD reference
+(:class:`~mumap.evaluation.ood.OODReference`: feature statistics of the train split, threshold from the val
+split), the mumap version and where it came from. Nothing else is needed to predict.
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ from mumap.data import io
 from mumap.data.bed import bed_profile, read_bed_mask
 from mumap.data.body import body_outline
 from mumap.data.io import DatasetError
+from mumap.evaluation.ood import OODReference, cohort_reference
 from mumap.training.checkpoints import run_config, run_dir_of
 from mumap.training.modules import predict_mu_map
+from mumap.training.uncertainty import MC_PASSES, mc_dropout_std
 from mumap.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-FORMAT, FORMAT_VERSION = "mumap-model", 2  # 2: the generator is stored as its config (`_target_`) + weights
+FORMAT, FORMAT_VERSION = "mumap-model", 3  # 2: the generator as its config (`_target_`) + weights; 3: + OOD reference
 TRUSTED_TARGETS = ("mumap.",)  # generator classes a model file may name without --trust-code
 ORIENTATION = "axial, axis-aligned; arrays [z, y, x] in DICOM LPS (NIfTI: RAS affine)"
 INPUT_KINDS = {"nac": "non-attenuation-corrected reconstruction", "sc": "scatter-corrected nAC reconstruction"}
@@ -71,6 +74,7 @@ class MuMapModel:
     contract: InputContract
     normalization: dict[str, Any]
     bed_profile: np.ndarray | None  # [rows, cols] cm⁻¹, see mumap.data.bed.bed_profile
+    ood: OODReference  # the training cohort's, for the OOD score of an input
     config: str  # the training run's config (YAML)
     mumap_version: str
     source: str  # the checkpoint it was exported from
@@ -83,6 +87,12 @@ class MuMapModel:
         mu = predict_mu_map(self.generator, torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)),
                             self.contract.inputs, self.normalization["kind"], self.patch_size)
         return mu.clamp_min(0).cpu().numpy()
+
+    def uncertainty(self, images: np.ndarray, passes: int = MC_PASSES) -> np.ndarray:
+        """Per-voxel standard deviation ``[z, y, x]`` (cm⁻¹) of ``passes`` Monte Carlo dropout predictions of
+        ``images [C, z, y, x]`` (:func:`~mumap.training.uncertainty.mc_dropout_std`)."""
+        return mc_dropout_std(self.generator, torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)),
+                              self.contract.inputs, self.normalization["kind"], self.patch_size, passes).cpu().numpy()
 
 
 def _dataset_facts(root: Path, inputs: list[str]) -> tuple[dict, dict, np.ndarray | None]:
@@ -126,9 +136,10 @@ def _resolved(node: DictConfig | ListConfig) -> dict | list:
 
 
 def export_model(checkpoint: str | Path, out: str | Path, *, config: str | Path | None = None,
-                 data_root: str | Path | None = None) -> Path:
+                 data_root: str | Path | None = None, progress: bool = True) -> Path:
     """Write the model file of a training checkpoint. ``config`` defaults to the run's
-    ``.hydra/config.yaml`` (:func:`~mumap.training.checkpoints.run_config`), ``data_root`` to its ``data.root``."""
+    ``.hydra/config.yaml`` (:func:`~mumap.training.checkpoints.run_config`), ``data_root`` to its ``data.root``.
+    The OOD reference takes one LV fit per train and val study (≈ 10 s each on a CPU core; a progress bar)."""
     checkpoint, out = Path(checkpoint), Path(out)
     if not checkpoint.is_file():
         raise ModelFileError(f"{checkpoint}: checkpoint not found")
@@ -150,6 +161,10 @@ def export_model(checkpoint: str | Path, out: str | Path, *, config: str | Path 
     if "voxel_zyx_mm" not in facts:
         raise ModelFileError(f"{root / 'dataset.json'}: no voxel_zyx_mm (a dataset of mumap < 0.2); build or import "
                              f"it again with this mumap (the image arrays come out identical)")
+    try:
+        ood = cohort_reference(root, inputs[0], progress)
+    except ValueError as err:
+        raise ModelFileError(str(err)) from err
     contract = InputContract(tuple(float(v) for v in facts["voxel_zyx_mm"]), tuple(inputs),
                              float(facts.get("energy_keV", 140.5)))
     payload = {
@@ -161,6 +176,7 @@ def export_model(checkpoint: str | Path, out: str | Path, *, config: str | Path 
         "normalization": {"kind": hparams["normalization"], "scope": "per image, per channel (whole volume)",
                           "training_images": statistics},
         "bed_profile": None if template is None else torch.from_numpy(template),
+        "ood": ood.to_dict(),
         "config": OmegaConf.to_yaml(OmegaConf.create(_resolved(cfg))),
     }
     with atomic_path(out) as tmp:
@@ -197,8 +213,8 @@ def load_model(path: str | Path, device: torch.device | str = "cpu", *, trust_co
                                 "inputs": tuple(payload["contract"]["inputs"])})
     profile = payload["bed_profile"]
     return MuMapModel(generator.to(device).eval(), tuple(payload["patch_size"]), contract, payload["normalization"],
-                      None if profile is None else profile.numpy(), payload["config"],
-                      payload["mumap_version"], payload["source"], path)
+                      None if profile is None else profile.numpy(), OODReference.from_dict(payload["ood"]),
+                      payload["config"], payload["mumap_version"], payload["source"], path)
 
 
 def check_voxel_size(model: MuMapModel, voxel_zyx_mm: tuple[float, float, float], source: str, *,

@@ -9,9 +9,12 @@ was trained on, and its voxel size unless ``resample`` is asked, which is logged
 Output, in a folder written as a whole (a temporary folder renamed at the end, so a failed study leaves
 nothing): ``mumap.nii.gz`` (cm⁻¹, on the input's grid with its affine), ``mumap.hv``/``.v`` (STIR-readable
 Interfile), for DICOM input ``mumap.dcm`` (a new NM series in the input's study and Frame of Reference),
-``preview.png`` (three orthogonal slices through the heart) and ``prediction.json`` (model, contract,
-bed, timings); with ``prac``: ``prac.nii.gz`` (the PRAC-corrected image), ``polar_map.png`` and the
-17-segment scores, the LV frame and whether it is uncertain (a warning is logged then) in ``prediction.json``.
+``mumap_std.nii.gz`` (cm⁻¹: the per-voxel uncertainty, Monte Carlo dropout,
+:mod:`mumap.training.uncertainty`), ``preview.png`` (three orthogonal slices through the heart) and
+``prediction.json`` (model, contract, bed, uncertainty, the OOD score against the training cohort with the
+features beyond its threshold — :mod:`mumap.evaluation.ood`, a warning is logged then — timings); with
+``prac``: ``prac.nii.gz`` (the PRAC-corrected image), ``polar_map.png`` and the 17-segment scores, the LV
+frame and whether it is uncertain (a warning is logged then) in ``prediction.json``.
 The bed is put back from the model's bed template (the training cohort's mean bed under the back of the
 input's body outline, filling air only), from a NIfTI bed μ-map of the scanner, or not at all.
 """
@@ -35,8 +38,10 @@ from mumap.data.dicom import find_series, series_volume, write_mu_map_series
 from mumap.data.importer import Volume, check_spect_image, resample
 from mumap.data.io import DatasetError
 from mumap.evaluation.figures import bullseye_axes
+from mumap.evaluation.ood import study_features
 from mumap.inference.model_file import INPUT_KINDS, MuMapModel, check_voxel_size
 from mumap.spect import interfile
+from mumap.training.uncertainty import MC_PASSES, dropout_layers, normalised_uncertainty
 from mumap.utils.atomic import atomic_path
 from mumap.utils.plotting import plt, save_figure, slice_figure
 
@@ -109,10 +114,21 @@ def read_input(path: str | Path, model: MuMapModel, kind: str = "nac") -> Patien
                                                                         stop_before_pixels=True))
 
 
+@dataclass
+class Prediction:
+    """One study's prediction on the input's grid: the μ-map with the bed and the bed alone (cm⁻¹), the Monte
+    Carlo dropout standard deviation (cm⁻¹, ``None`` without passes) and facts for ``prediction.json``."""
+
+    mu: np.ndarray
+    bed: np.ndarray
+    std: np.ndarray | None
+    facts: dict
+
+
 def predict_mu_map(model: MuMapModel, patient: PatientInput, *, resample_input: bool = False,
-                   bed: str | Path = "template") -> tuple[np.ndarray, np.ndarray, dict]:
-    """``(μ-map with bed, bed, facts)`` on the input's grid (cm⁻¹). ``bed``: ``template`` (the model's),
-    ``none``, or a NIfTI bed μ-map (cm⁻¹, resampled onto the input grid)."""
+                   bed: str | Path = "template", passes: int = MC_PASSES) -> Prediction:
+    """The μ-map of ``patient`` on its grid. ``bed``: ``template`` (the model's), ``none``, or a NIfTI bed μ-map
+    (cm⁻¹, resampled onto the input grid); ``passes``: Monte Carlo dropout passes for the uncertainty (0: none)."""
     for kind, volume in patient.images.items():
         check_spect_image(volume, kind)
     grid = patient.grid
@@ -125,6 +141,11 @@ def predict_mu_map(model: MuMapModel, patient: PatientInput, *, resample_input: 
         images = np.stack([resample(Volume(c, grid.voxel_zyx_mm, grid.origin_zyx_mm, grid.source), shape, voxel,
                                     grid.origin_zyx_mm) for c in images])
     mu = model.predict(images)
+    if passes and not dropout_layers(model.generator):
+        log.warning(f"{model.path}: its generator has no dropout, so no uncertainty map (Monte Carlo dropout)")
+        passes = 0
+    std = model.uncertainty(images, passes) if passes else None
+    ood = model.ood.assess(study_features(images[0], model.contract.voxel_zyx_mm, grid.origin_zyx_mm))
     if bed == "template":
         if model.bed_profile is None:
             raise DatasetError(f"{model.path}: holds no bed template; pass --bed none or --bed <bed μ-map .nii.gz>")
@@ -133,18 +154,22 @@ def predict_mu_map(model: MuMapModel, patient: PatientInput, *, resample_input: 
         bed_mu = np.zeros_like(mu)
     if resampled:
         back = (grid.data.shape, grid.voxel_zyx_mm, grid.origin_zyx_mm)
-        mu = resample(Volume(mu, model.contract.voxel_zyx_mm, grid.origin_zyx_mm, "prediction"), *back)
-        bed_mu = resample(Volume(bed_mu, model.contract.voxel_zyx_mm, grid.origin_zyx_mm, "bed"), *back)
+        mu, bed_mu, std = (None if volume is None else resample(
+            Volume(volume, model.contract.voxel_zyx_mm, grid.origin_zyx_mm, name), *back)
+            for volume, name in ((mu, "prediction"), (bed_mu, "bed"), (std, "uncertainty")))
     if bed not in ("template", "none"):
         data, voxel, origin = io.load_nifti(bed)
         bed_mu = resample(Volume(data.astype(np.float32), voxel, origin, str(bed)), grid.data.shape, grid.voxel_zyx_mm,
                           grid.origin_zyx_mm)
         if bed_mu.min() < 0 or bed_mu.max() > 1:
             raise DatasetError(f"{bed}: bed μ-map values {bed_mu.min():.3g}…{bed_mu.max():.3g} are not cm⁻¹")
-    facts = {"resampled": resampled, "bed": str(bed), "bed_mu_sum": float(bed_mu.sum())}
+    facts = {"resampled": resampled, "bed": str(bed), "bed_mu_sum": float(bed_mu.sum()), "ood": ood}
+    if std is not None:
+        facts["uncertainty"] = {"method": "Monte Carlo dropout", "passes": passes,
+                                "mean_std_cm-1": float(std.mean()), "normalised": normalised_uncertainty(std, mu)}
     # a template is a mean bed: it fills the air under the body, never tissue; a scanner's bed μ-map is exact
     with_bed = np.maximum(mu, bed_mu) if bed == "template" else reinsert_bed(mu, bed_mu)
-    return with_bed, bed_mu, facts
+    return Prediction(with_bed, bed_mu, std, facts)
 
 
 def heart_index(image: np.ndarray) -> tuple[int, int, int]:
@@ -155,7 +180,7 @@ def heart_index(image: np.ndarray) -> tuple[int, int, int]:
 
 def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kind: str = "nac",
                   resample_input: bool = False, bed: str | Path = "template", prac: bool = False,
-                  lv_frame: dict | None = None, overwrite: bool = False) -> Path:
+                  lv_frame: dict | None = None, passes: int = MC_PASSES, overwrite: bool = False) -> Path:
     """Predict one study and write its output folder ``out`` (see the module docstring); returns ``out``.
     ``lv_frame`` (``centre_xyz_mm``, ``long_axis``: world mm) is a reader's LV frame for the polar map."""
     start = time.perf_counter()
@@ -163,14 +188,21 @@ def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kin
     if out.exists() and not overwrite:
         raise DatasetError(f"{out}: already exists; choose another output or pass --overwrite")
     patient = read_input(source, model, kind)
-    mu, _, facts = predict_mu_map(model, patient, resample_input=resample_input, bed=bed)
+    prediction = predict_mu_map(model, patient, resample_input=resample_input, bed=bed, passes=passes)
+    mu, facts = prediction.mu, prediction.facts
+    if facts["ood"]["out_of_distribution"]:
+        log.warning(f"{patient.source}: outside the model's training cohort (OOD score {facts['ood']['score']:.1f} > "
+                    f"{facts['ood']['threshold']:.1f}): {model.ood.describe(facts['ood']['beyond'])}; check the μ-map "
+                    "and its uncertainty (mumap_std.nii.gz)")
     grid, first = patient.grid, model.contract.inputs[0]
     with atomic_path(out, overwrite=overwrite) as tmp:
         tmp.mkdir()
-        if patient.nifti_reference:
-            io.save_nifti_like(tmp / "mumap.nii.gz", mu, patient.nifti_reference)
-        else:
-            io.save_nifti(tmp / "mumap.nii.gz", mu, grid.voxel_zyx_mm, grid.origin_zyx_mm)
+        outputs = {"mumap.nii.gz": mu, "mumap_std.nii.gz": prediction.std}
+        for name, volume in ((name, volume) for name, volume in outputs.items() if volume is not None):
+            if patient.nifti_reference:
+                io.save_nifti_like(tmp / name, volume, patient.nifti_reference)
+            else:
+                io.save_nifti(tmp / name, volume, grid.voxel_zyx_mm, grid.origin_zyx_mm)
         interfile.write_image(tmp / "mumap.hv", mu, grid.voxel_zyx_mm)
         if patient.dicom_reference is not None:
             write_mu_map_series(tmp / "mumap.dcm", mu, grid.voxel_zyx_mm, grid.origin_zyx_mm, patient.dicom_reference)

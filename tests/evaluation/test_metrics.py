@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mumap.evaluation.metrics import pearson_r, pixel_differences, pixel_distance, segment_ape
+from mumap.evaluation.metrics import auroc, pearson_r, pixel_differences, pixel_distance, segment_ape, spearman
 
 
 def test_segment_ape():
@@ -32,3 +32,15 @@ def test_pearson_r():
     assert pearson_r([1.0, 2.0, 3.0, 4.0, np.nan], [1.0, 3.0, 2.0, 4.0, 7.0]) == pytest.approx(0.8)
     with pytest.raises(ValueError, match="spread"):
         pearson_r([1.0, 1.0], [1.0, 2.0])
+
+
+def test_auroc_and_spearman_on_known_rankings():
+    assert auroc([0.1, 0.2, 0.3], [0.4, 0.5]) == 1.0
+    assert auroc([0.4, 0.5], [0.1, 0.2, 0.3]) == 0.0
+    assert auroc([1.0, 2.0], [1.0, 2.0]) == 0.5  # ties count half
+    assert auroc([0.1, 0.3], [0.2]) == 0.5
+    assert np.isnan(auroc([], [1.0]))
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [1, 8, 27, 64]) == pytest.approx(1.0)  # monotone, not linear
+    assert spearman([1, 2, 3, np.nan], [3, 2, 1, 0]) == pytest.approx(-1.0)  # NaN pairs left out
+    assert np.isnan(spearman([1, 2], [1, 2]))

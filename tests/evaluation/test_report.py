@@ -56,6 +56,30 @@ def test_evaluate_writes_a_consistent_report(smoke_run, tmp_path):
     assert rows[0]["lv_source"] == "reader" and rows[0]["lv_uncertain"] == "False"
     np.testing.assert_allclose(json.loads(rows[0]["lv"])["centre_xyz_mm"], truth["centre_xyz_mm"])
     assert metrics["uncertain_frames"] == [] and metrics["certain_frames"] is None
+    assert float(rows[0]["uncertainty"]) > 0 and metrics["uncertainty_mean"] == pytest.approx(
+        float(rows[0]["uncertainty"]))  # Monte Carlo dropout of the smoke model's bottleneck
+    assert (out / "fig8_uncertainty_error.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_hard_cohort_is_reported_beside_the_split(smoke_run, tmp_path):
+    root = Path(OmegaConf.load(smoke_run / ".hydra" / "config.yaml").data.root)
+    out = tmp_path / "report"
+    # the test split again as the "hard" cohort: the same studies must get the same OOD scores (AUROC 0.5)
+    metrics = report.write_report(smoke_run, "test", out=out, progress=False, hard=root)
+    tests = io.read_split(root, "test")
+    assert metrics["studies"] == metrics["hard"]["studies"] == len(tests)
+    hard_rows = {row["id"]: row for row in csv.DictReader((out / "hard" / "studies.csv").open())}
+    rows = list(csv.DictReader((out / "studies.csv").open()))
+    for row in rows:
+        assert float(row["ood_score"]) == pytest.approx(float(hard_rows[row["id"]]["ood_score"]))
+        assert float(row["nmae"]) == pytest.approx(float(hard_rows[row["id"]]["nmae"]))
+    assert metrics["ood_auroc_hard"] == pytest.approx(0.5)
+    reference = metrics["ood_reference"]
+    assert reference["studies"] == len(io.read_split(root, "train")) and reference["threshold"] > 0
+    summary = (out / "summary.md").read_text()
+    assert "## The hard cohort beside the test split" in summary and "| OOD score: median" in summary
+    assert len(list((out / "hard" / "polar").glob("*.npz"))) == len(tests)
 
 
 @pytest.mark.parametrize(("content", "message"), [("{", "cannot read the LV frames"),

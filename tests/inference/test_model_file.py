@@ -25,6 +25,9 @@ def test_the_generator_is_rebuilt_from_its_stored_config(model_file):
     assert payload["generator"]["config"]["in_channels"] == 1  # resolved, not ${len:${inputs}}
     model = load_model(model_file)
     assert type(model.generator).__name__ == "UNet3D" and not model.generator.training
+    # the training cohort's OOD reference: the train split's statistics, the val split's largest score
+    assert model.ood.studies == payload["ood"]["studies"] > 0 and model.ood.threshold > 0
+    assert len(model.ood.names) == len(model.ood.mean) == len(model.ood.std) and min(model.ood.std) > 0
 
 
 def test_a_generator_from_outside_mumap_needs_trust(model_file, tmp_path):

@@ -42,8 +42,8 @@ def test_predict_nifti_writes_a_mu_map_on_the_input_grid(model_file, tiny_cohort
     source = tiny_cohort / test_study["nac"]
     out = tmp_path / "pred"
     assert cli(["predict", str(source), "--model", str(model_file), "-o", str(out), "--prac"]) == 0
-    assert {p.name for p in out.iterdir()} == {"mumap.nii.gz", "mumap.hv", "mumap.v", "preview.png", "prac.nii.gz",
-                                              "polar_map.png", "prediction.json"}
+    assert {p.name for p in out.iterdir()} == {"mumap.nii.gz", "mumap_std.nii.gz", "mumap.hv", "mumap.v", "preview.png",
+                                              "prac.nii.gz", "polar_map.png", "prediction.json"}
     written, reference = nib.load(out / "mumap.nii.gz"), nib.load(source)
     np.testing.assert_allclose(written.affine, reference.affine)
     assert written.shape == reference.shape
@@ -56,6 +56,10 @@ def test_predict_nifti_writes_a_mu_map_on_the_input_grid(model_file, tiny_cohort
     assert float(header["scaling factor (mm/pixel) [1]"]) == pytest.approx(9.6)
     record = json.loads((out / "prediction.json").read_text())
     assert record["bed"] == "template" and record["bed_mu_sum"] > 0 and not record["resampled"]
+    std, std_voxel, _ = io.load_nifti(out / "mumap_std.nii.gz")  # Monte Carlo dropout, on the same grid
+    assert std.shape == mu.shape and std_voxel == voxel and std.min() >= 0 and std.max() > 0
+    assert record["uncertainty"]["passes"] == 8
+    assert record["uncertainty"]["mean_std_cm-1"] == pytest.approx(float(std.mean()), rel=1e-5)
     assert len(record["segment_scores_percent"]) == 17 and max(record["segment_scores_percent"]) <= 100
     assert record["lv_frame"]["source"] == "automatic"
     assert record["lv_uncertain"] is LVFrame(**record["lv_frame"]).uncertain
@@ -116,6 +120,24 @@ def test_predict_dicom_writes_a_series_a_viewer_overlays(model_file, tiny_cohort
     assert volume.voxel_zyx_mm == pytest.approx(voxel) and volume.origin_zyx_mm == pytest.approx(origin)
     mu = io.load_nifti(out / "mumap.nii.gz")[0]
     np.testing.assert_allclose(volume.data, mu, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_an_input_unlike_the_training_cohort_is_warned_about(model_file, tiny_cohort, test_study, tmp_path, caplog):
+    nac, voxel, origin = io.load_nifti(tiny_cohort / test_study["nac"])
+    assert cli(["predict", str(tiny_cohort / test_study["nac"]), "--model", str(model_file), "-o",
+                str(tmp_path / "usual"), "--uncertainty-passes", "0"]) == 0
+    usual = json.loads((tmp_path / "usual" / "prediction.json").read_text())
+    assert not (tmp_path / "usual" / "mumap_std.nii.gz").exists() and "uncertainty" not in usual
+    hot = tmp_path / "hot.nii.gz"  # 50 × the counts: a count level no training study had
+    io.save_nifti(hot, 50.0 * nac, voxel, origin)
+    with caplog.at_level("WARNING"):
+        assert cli(["predict", str(hot), "--model", str(model_file), "-o", str(tmp_path / "hot"),
+                    "--uncertainty-passes", "0"]) == 0
+    record = json.loads((tmp_path / "hot" / "prediction.json").read_text())["ood"]
+    assert record["out_of_distribution"] and record["score"] > max(record["threshold"], 5 * usual["ood"]["score"])
+    assert next(iter(record["beyond"])) == "body_mean_counts" and record["beyond"]["body_mean_counts"] > 10
+    assert "outside the model's training cohort" in caplog.text and "mean counts inside the body" in caplog.text
 
 
 @pytest.mark.slow
