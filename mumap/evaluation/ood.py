@@ -13,11 +13,11 @@ map, measured on the image ``mumap predict`` gets (nAC or SC, no CT):
   its long axis's azimuth and elevation, its size and wall, the fit's quality (score, cavity contrast,
   correlation, the rival fit's ratio) and the hottest count outside the LV relative to the LV's (a hot gut).
 
-The network's own bottleneck features (averaged over the volume, reduced to principal components) were
-tried as well and separated the hard cohort from the test split no better than chance would explain
-(``docs/BENCHMARKS.md``), so they are not used. The threshold is chosen on the validation split
-(:func:`fit_reference`); ``mumap export`` stores the reference in the model file and ``mumap predict`` warns
-above it. Written here: no maintained library offers OOD scores of SPECT inputs.
+The network's own bottleneck features (averaged over the volume, reduced to principal components, with a
+Mahalanobis distance) were tried as well and separated the hard cohort from the test split no better than the
+body's features alone (``docs/BENCHMARKS.md``, evaluation report), so they are not used. The threshold is
+chosen on the validation split (:func:`fit_reference`); ``mumap export`` stores the reference in the model file
+and ``mumap predict`` warns above it. Written here: no maintained library offers OOD scores of SPECT inputs.
 """
 
 from __future__ import annotations

@@ -9,7 +9,11 @@ NMAE uses the network's output as it is; PRAC gets it clipped at 0 (μ cannot be
 automatic search is unsure of (:attr:`~mumap.evaluation.polar.LVFrame.uncertain`) is flagged: the summary lists
 those studies and gives the pooled polar metrics with and without them. Frames given by a reader
 (``lv_frames``: a JSON file ``{study id: {"centre_xyz_mm": [x, y, z], "long_axis": [x, y, z]}}``, world mm,
-the centre of the LV ellipsoid as ``studies.csv``'s ``lv`` column gives it) replace the automatic ones.
+the centre of the LV ellipsoid as ``studies.csv``'s ``lv`` column gives it) replace the automatic ones. Each
+study's uncertainty (:mod:`mumap.training.uncertainty`: Monte Carlo dropout, mean std ÷ μ range) is set against its
+NMAE (Spearman ρ, Fig. 8). A second cohort (``hard``, e.g. of the ``hard`` preset) can be evaluated beside the
+split: its table next to the split's, and every study's OOD score (:mod:`mumap.evaluation.ood`, against the
+dataset's train split) with the AUROC that tells the two cohorts apart.
 
 Pooling, as in the paper: NMAE mean ± std over studies; APE mean ± std over all study × segment
 values; pixel distance mean ± std over all polar-map pixels of all studies; Pearson R twice, as the paper
