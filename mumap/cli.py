@@ -118,7 +118,8 @@ def _predict(args: argparse.Namespace, console: Console) -> int:
         model = load_model(args.model, device, trust_code=args.trust_code)
         if not args.batch:
             out = predict_study(model, args.input, args.out, **options)
-            console.print(f"μ-map written to {out}/ (mumap.nii.gz, mumap.hv, preview.png, prediction.json)")
+            console.print(f"μ-map written to {out}/ (mumap.nii.gz, mumap_std.nii.gz, mumap.hv, preview.png, "
+                          "prediction.json)")
             return 0
         failures = predict_batch(model, args.input, args.out, **options)
     except ValueError as err:  # DatasetError, ModelFileError and the checks of PRAC and the polar map
