@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from mumap.evaluation.metrics import pearson_r
+from mumap.evaluation.metrics import pearson_r, spearman
 from mumap.evaluation.polar import RING_EDGES, segment_scores
 from mumap.utils.plotting import plt, slice_figure
 
@@ -132,11 +132,9 @@ def polar_correlation_figure(maps: dict[str, list[np.ndarray]], reference: list[
 def uncertainty_error_figure(groups: dict[str, tuple[list[float], list[float]]], title: str = "") -> Figure:
     """Fig. 8: per study, the normalised uncertainty (Monte Carlo dropout) against the actual NMAE, one colour
     per group (``name → (uncertainties, nmae)``), each group's Spearman ρ in the legend."""
-    from scipy import stats
-
     fig, ax = plt.subplots(figsize=(5, 4.2))
     for name, (uncertainty, error) in groups.items():
-        rho = stats.spearmanr(uncertainty, error).statistic if len(error) >= 3 else float("nan")
+        rho = spearman(uncertainty, error)
         ax.scatter(uncertainty, error, s=18, label=f"{name} ({len(error)} studies, Spearman ρ {rho:.2f})")
     ax.set_xlabel("uncertainty: mean MC-dropout std ÷ μ range")
     ax.set_ylabel("NMAE of the μ-map")
