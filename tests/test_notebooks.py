@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from mumap.evaluation.report import write_report
+from mumap.evaluation.report import FIGURES, write_report
 
 pytestmark = pytest.mark.slow  # each notebook runs in a kernel on a trained smoke run
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -48,7 +48,7 @@ def test_evaluation_notebook_shows_the_report(smoke_report, tmp_path):
     notebook = _execute("evaluation_report.ipynb", {"MUMAP_REPORT": str(smoke_report)}, tmp_path)
     assert "1 studies" in _outputs(notebook)
     assert sum("image/png" in output.get("data", {}) for cell in notebook.cells if cell.cell_type == "code"
-               for output in cell.outputs) == 4
+               for output in cell.outputs) == len(FIGURES)  # Fig. 4–8
 
 
 def test_walkthrough_notebook_runs_one_study(tiny_cohort, smoke_run, tmp_path):
