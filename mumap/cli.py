@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         from mumap.data.io import DatasetError
 
         source = Path(args.source)
+        _log_to(console)  # which μ-map series was taken, when there were several
         try:
             if source.suffix.lower() == ".csv":
                 from mumap.data.importer import import_nifti_csv
@@ -98,16 +99,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _predict(args: argparse.Namespace, console: Console) -> int:
+def _log_to(console: Console) -> None:
+    """mumap's INFO logs (choices made, warnings) printed through rich on ``console``."""
     import logging
 
-    import torch
     from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console)])
+
+
+def _predict(args: argparse.Namespace, console: Console) -> int:
+    import torch
 
     from mumap.inference.model_file import load_model
     from mumap.inference.predict import predict_batch, predict_study
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console)])
+    _log_to(console)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     options = {"kind": args.kind, "resample_input": args.resample, "bed": args.bed, "prac": args.prac,
                "overwrite": args.overwrite}

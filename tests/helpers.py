@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import signal
 import subprocess
 import time
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -98,6 +100,15 @@ def write_ct(folder: Path, hu: np.ndarray, uids: dict, voxel=(3.0, 2.4, 2.4), or
 def dicom_uids(patient: str) -> dict:
     """Patient id and fresh Study and Frame of Reference UIDs for :func:`write_nm` / :func:`write_ct`."""
     return {"patient": patient, "study": generate_uid(), "frame": generate_uid()}
+
+
+def dciodvfy_errors(path: Path) -> list[str]:
+    """The ``Error`` lines of dicom3tools' ``dciodvfy`` (the DICOM IOD validator) on ``path``; the test skips
+    where the tool is missing (``.ci/run`` installs Debian's dicom3tools)."""
+    if shutil.which("dciodvfy") is None:
+        pytest.skip("dciodvfy not installed (Debian package dicom3tools; .ci/run installs it)")
+    result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+    return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
 
 
 def kill_when(process: subprocess.Popen, ready: Callable[[], bool], timeout: float = 300) -> None:

@@ -66,19 +66,20 @@ class ImportedStudy:
     demographics: dict = field(default_factory=dict)
 
 
-def check_mu_map(volume: Volume, units: str) -> Volume:
-    """Validate a μ-map given in ``units`` ('cm-1' or 'HU') and return it in cm⁻¹."""
+def check_mu_map(volume: Volume, units: str, units_from: str = "its stated units") -> Volume:
+    """Validate a μ-map given in ``units`` ('cm-1' or 'HU') and return it in cm⁻¹; ``units_from`` names where the
+    units were read (a CSV column, a DICOM field) so that a contradiction says what to fix."""
     if units not in ("cm-1", "HU"):
         raise DatasetError(f"{volume.source}: unknown μ-map units {units!r} (cm-1 or HU)")
     data = volume.data
     _check_finite_nonempty(volume, "μ-map")
     looks_like_hu = data.min() < -200 or data.max() > 5
     if units == "cm-1" and looks_like_hu:
-        raise DatasetError(f"{volume.source}: μ-map expected in cm⁻¹ but values span {data.min():.0f}…"
-                           f"{data.max():.0f}, which looks like HU (give its units as HU)")
+        raise DatasetError(f"{volume.source}: μ-map expected in cm⁻¹ (from {units_from}) but values span "
+                           f"{data.min():.0f}…{data.max():.0f}, which looks like HU")
     if units == "HU" and not looks_like_hu:
-        raise DatasetError(f"{volume.source}: μ-map expected in HU but values span {data.min():.3g}…"
-                           f"{data.max():.3g}, which looks like cm⁻¹ (give its units as cm-1)")
+        raise DatasetError(f"{volume.source}: μ-map expected in HU (from {units_from}) but values span "
+                           f"{data.min():.3g}…{data.max():.3g}, which looks like cm⁻¹")
     if units == "cm-1" and data.min() < 0:
         raise DatasetError(f"{volume.source}: μ-map has negative attenuation {data.min():.3g} cm⁻¹")
     mu = hu_to_mu(data) if units == "HU" else data.astype(np.float32)
@@ -153,7 +154,7 @@ def write_dataset(studies: list[ImportedStudy], out: str | Path, *, seed: int = 
             folder = tmp / study.study_id
             folder.mkdir()
             row = {"id": study.study_id, "patient_id": study.patient_id, "protocol": "", "sex": "", "age": "",
-                   "height_cm": "", "weight_kg": ""}
+                   "height_cm": "", "weight_kg": "", "position": ""}
             row.update({k: v for k, v in study.demographics.items() if k in row})
             row["split"] = split[study.patient_id]
             for kind in (*SPECT_KINDS, "mumap"):
@@ -183,7 +184,7 @@ def write_dataset(studies: list[ImportedStudy], out: str | Path, *, seed: int = 
 def import_nifti_csv(csv_path: str | Path, out: str | Path, *, seed: int = 0) -> Path:
     """Import studies listed in a CSV: columns ``id, patient_id, nac, mumap`` (paths relative to the CSV),
     optional ``sc, ctac, mumap_units`` (cm-1 or HU, default cm-1) and demographics
-    (``protocol, sex, age, height_cm, weight_kg``)."""
+    (``protocol, sex, age, height_cm, weight_kg``, and ``position``: HFS, FFS, HFP or FFP)."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: file not found")
@@ -201,7 +202,8 @@ def import_nifti_csv(csv_path: str | Path, out: str | Path, *, seed: int = 0) ->
                 images[kind] = _nifti_volume(csv_path.parent / row[kind])
         if not row.get("mumap"):
             raise DatasetError(f"{csv_path}:{line}: study {row['id']} has no mumap file")
-        mu = check_mu_map(_nifti_volume(csv_path.parent / row["mumap"]), row.get("mumap_units") or "cm-1")
+        mu = check_mu_map(_nifti_volume(csv_path.parent / row["mumap"]), row.get("mumap_units") or "cm-1",
+                          units_from=f"{csv_path}'s mumap_units column (cm-1 or HU; default cm-1)")
         studies.append(ImportedStudy(row["id"], row["patient_id"], images, mu, row))
     return write_dataset(studies, out, seed=seed, source=str(csv_path))
 

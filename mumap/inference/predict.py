@@ -11,7 +11,8 @@ nothing): ``mumap.nii.gz`` (cm⁻¹, on the input's grid with its affine), ``mum
 Interfile), for DICOM input ``mumap.dcm`` (a new NM series in the input's study and Frame of Reference),
 ``mumap_std.nii.gz`` (cm⁻¹: the per-voxel uncertainty, Monte Carlo dropout,
 :mod:`mumap.training.uncertainty`), ``preview.png`` (three orthogonal slices through the heart) and
-``prediction.json`` (model, contract, bed, uncertainty, the OOD score against the training cohort with the
+``prediction.json`` (model, contract, the patient position a DICOM input states — a prone one is warned
+about, as the bed template goes under the back — bed, uncertainty, the OOD score against the training cohort with the
 features beyond its threshold — :mod:`mumap.evaluation.ood`, a warning is logged then — timings); with
 ``prac``: ``prac.nii.gz`` (the PRAC-corrected image), ``polar_map.png`` and the 17-segment scores, the LV
 frame and whether it is uncertain (a warning is logged then) in ``prediction.json``.
@@ -34,7 +35,8 @@ import pydicom
 from mumap.data import io
 from mumap.data.bed import place_bed, reinsert_bed
 from mumap.data.body import body_outline
-from mumap.data.dicom import find_series, series_volume, write_mu_map_series
+from mumap.data.dicom import find_series, patient_position, series_volume
+from mumap.data.dicom_writer import write_mu_map_series
 from mumap.data.importer import Volume, check_spect_image, resample
 from mumap.data.io import DatasetError
 from mumap.evaluation.figures import bullseye_axes
@@ -59,6 +61,7 @@ class PatientInput:
     source: Path
     dicom_reference: pydicom.Dataset | None = None  # header of the nAC/SC series, for the DICOM output
     nifti_reference: Path | None = None  # the NIfTI file whose affine the output keeps
+    position: str = ""  # PatientPosition (HFS, FFS, HFP, FFP) when the input says it (DICOM)
 
     @property
     def grid(self) -> Volume:
@@ -110,8 +113,8 @@ def read_input(path: str | Path, model: MuMapModel, kind: str = "nac") -> Patien
     for kind, volume in images.items():
         if volume.data.shape != first.data.shape or not np.allclose(volume.voxel_zyx_mm, first.voxel_zyx_mm):
             raise DatasetError(f"{volume.source}: the {kind} series is not on the grid of {first.source}")
-    return PatientInput(images, path, dicom_reference=pydicom.dcmread(roles[needed[0]].files[0],
-                                                                        stop_before_pixels=True))
+    reference = pydicom.dcmread(roles[needed[0]].files[0], stop_before_pixels=True)
+    return PatientInput(images, path, dicom_reference=reference, position=patient_position(reference))
 
 
 @dataclass
@@ -194,6 +197,10 @@ def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kin
         log.warning(f"{patient.source}: outside the model's training cohort (OOD score {facts['ood']['score']:.1f} > "
                     f"{facts['ood']['threshold']:.1f}): {model.ood.describe(facts['ood']['beyond'])}; check the μ-map "
                     "and its uncertainty (mumap_std.nii.gz)")
+    if patient.position.endswith("P") and bed == "template":
+        log.warning(f"{patient.source}: the patient lies prone ({patient.position}); the model learnt from supine "
+                    "studies and its bed template goes under the back: check the μ-map, or pass --bed none or the "
+                    "scanner's bed μ-map (--bed)")
     grid, first = patient.grid, model.contract.inputs[0]
     with atomic_path(out, overwrite=overwrite) as tmp:
         tmp.mkdir()
@@ -212,7 +219,8 @@ def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kin
                    "predicted μ-map": (mu, "gray", max(float(mu.max()), 1e-6), "μ (cm⁻¹)")}
         record = {"source": str(patient.source), "model": str(model.path), "model_mumap_version": model.mumap_version,
                   "contract": model.contract.describe(), "kind": first, "shape_zyx": list(mu.shape),
-                  "voxel_zyx_mm": list(grid.voxel_zyx_mm), "origin_zyx_mm": list(grid.origin_zyx_mm), **facts,
+                  "voxel_zyx_mm": list(grid.voxel_zyx_mm), "origin_zyx_mm": list(grid.origin_zyx_mm),
+                  "patient_position": patient.position, **facts,
                   "mu_max_cm-1": float(mu.max())}
         if prac:
             corrected, scores, frame = _prac_and_polar(image, mu, grid, tmp, lv_frame)

@@ -13,11 +13,12 @@ import torch
 
 from mumap.cli import main as cli
 from mumap.data import io
-from mumap.data.dicom import find_series, series_volume
+from mumap.data.dicom import find_series, mu_map_volume
 from mumap.evaluation.polar import LVFrame
 from mumap.inference.model_file import load_model
 from mumap.spect import interfile
-from tests.helpers import dicom_uids, write_nm
+from tests.dicom_habits import write_nm_habit
+from tests.helpers import dciodvfy_errors, dicom_uids, write_nm
 
 
 @pytest.mark.slow
@@ -99,16 +100,20 @@ def test_bed_choices(model_file, tiny_cohort, test_study, tmp_path):
 
 
 @pytest.mark.slow
-def test_predict_dicom_writes_a_series_a_viewer_overlays(model_file, tiny_cohort, test_study, tmp_path):
+@pytest.mark.parametrize("habit", [{}, {"position": "HFP", "frame_direction": -1, "mapping": "rwvm"}],
+                         ids=["HFS", "HFP, negative spacing, RWVM"])
+def test_predict_dicom_writes_a_valid_series_a_viewer_overlays(model_file, tiny_cohort, test_study, tmp_path, habit,
+                                                               caplog):
     nac, voxel, origin = io.load_nifti(tiny_cohort / test_study["nac"])
     folder = tmp_path / "study"
     folder.mkdir()
     uids = dicom_uids("PT1")
-    write_nm(folder / "nac.dcm", nac, "MPI stress IRNC", uids, slope=float(nac.max()) / 60000, voxel=voxel,
-             origin=origin)
+    write_nm_habit(folder / "nac.dcm", nac, "MPI stress IRNC", uids, slope=float(nac.max()) / 60000, voxel=voxel,
+                   origin=origin, **habit)
     write_nm(folder / "ac.dcm", nac, "MPI stress IRAC", uids, voxel=voxel, origin=origin)  # ignored: not needed
     out = tmp_path / "pred"
     assert cli(["predict", str(folder), "--model", str(model_file), "-o", str(out)]) == 0
+    assert dciodvfy_errors(out / "mumap.dcm") == []
     written = pydicom.dcmread(out / "mumap.dcm")
     source = pydicom.dcmread(folder / "nac.dcm")
     assert written.FrameOfReferenceUID == uids["frame"] and written.StudyInstanceUID == uids["study"]
@@ -116,10 +121,17 @@ def test_predict_dicom_writes_a_series_a_viewer_overlays(model_file, tiny_cohort
     assert written.SourceImageSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
     [series] = find_series(out)
     assert series.role == "mumap"  # our importer reads it as a μ-map in cm⁻¹
-    volume = series_volume(series)
+    volume = mu_map_volume(series)
     assert volume.voxel_zyx_mm == pytest.approx(voxel) and volume.origin_zyx_mm == pytest.approx(origin)
     mu = io.load_nifti(out / "mumap.nii.gz")[0]
     np.testing.assert_allclose(volume.data, mu, atol=1e-5)
+    record = json.loads((out / "prediction.json").read_text())
+    assert record["patient_position"] == habit.get("position", "HFS")
+    assert ("lies prone (HFP)" in caplog.text) == ("position" in habit)
+    # however it was written, the input is the same volume: the same μ-map as from its NIfTI
+    reference = tmp_path / "from_nifti"
+    assert cli(["predict", str(tiny_cohort / test_study["nac"]), "--model", str(model_file), "-o", str(reference)]) == 0
+    np.testing.assert_allclose(mu, io.load_nifti(reference / "mumap.nii.gz")[0], atol=1e-3)
 
 
 @pytest.mark.slow
