@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -187,3 +191,39 @@ def test_series_volume_reorients_every_position_to_the_same_array(tmp_path):
         volume = series_volume(series)
         assert volume.voxel_zyx_mm == pytest.approx(SPECT_VOXEL) and volume.origin_zyx_mm == pytest.approx(SPECT_ORIGIN)
         np.testing.assert_allclose(volume.data, nac, atol=1e-3, err_msg=str(series.files[0]))
+
+
+PEER_AGREES = {  # the habits dcm2niix, an independent reader, reads: (NM habits, CT habits)
+    "NM HFP": ({"position": "HFP"}, None),
+    "NM geometry in DetectorInformationSequence": ({"geometry": "detector"}, None),
+    "CT FFS": (None, {"position": "FFS"}), "CT HFP": (None, {"position": "HFP"}),
+    "Enhanced CT FFP": (None, {"enhanced": True, "position": "FFP"}),
+}
+
+
+@pytest.mark.parametrize("case", PEER_AGREES)
+def test_dcm2niix_reads_the_same_volume(case, tmp_path):
+    """dcm2niix (Rorden's converter) on the same files gives the same voxels, voxel size and origin. It is no
+    peer for a negative SpacingBetweenSlices (it stacks NM frames along +z whatever the sign) or for RWVM (it
+    keeps the stored values): those are checked by the marker tests above."""
+    dcm2niix = shutil.which("dcm2niix", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    if dcm2niix is None:
+        pytest.skip("dcm2niix not installed (pip install dcm2niix; in the test extras)")
+    nm, ct = PEER_AGREES[case]
+    nac, hu = marker_study()
+    folder = tmp_path / "series"
+    folder.mkdir()
+    if nm is not None:
+        write_nm_habit(folder / "nac.dcm", nac, "NAC", dicom_uids("PD"), **nm)
+    else:
+        write_ct_habit(folder, hu, dicom_uids("PD"), **ct)
+    out = tmp_path / "nifti"
+    out.mkdir()
+    subprocess.run([dcm2niix, "-z", "y", "-f", "peer", "-o", str(out), str(folder)], capture_output=True,
+                   check=True, timeout=120)
+    peer, peer_voxel, peer_origin = io.load_nifti(out / "peer.nii.gz")
+    [series] = find_series(folder)
+    ours = series_volume(series)
+    assert ours.voxel_zyx_mm == pytest.approx(peer_voxel, abs=1e-3)
+    assert ours.origin_zyx_mm == pytest.approx(peer_origin, abs=1e-2)
+    np.testing.assert_allclose(ours.data, peer, atol=1e-2)
