@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                          "prediction.json's lv_frame gives it), to correct an uncertain automatic frame")
     predict.add_argument("--lv-axis", metavar="X,Y,Z",
                          help="with --prac and --lv-centre: the LV's long axis, base → apex")
-    predict.add_argument("--uncertainty-passes", type=int, metavar="N",
+    predict.add_argument("--uncertainty-passes", type=_passes, metavar="N",
                          help="Monte Carlo dropout passes for mumap_std.nii.gz (default 8; 0: no uncertainty map)")
     predict.add_argument("--batch", action="store_true", help="input is a folder of studies; failures are listed")
     predict.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -97,6 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "predict":
         return _predict(args, console)
     return 0
+
+
+def _passes(text: str) -> int:
+    """``--uncertainty-passes``: 0 (no uncertainty map) or at least 2 (a standard deviation needs two)."""
+    try:
+        passes = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if passes == 1 or passes < 0:
+        raise argparse.ArgumentTypeError(f"{passes}: give 0 (no uncertainty map) or at least 2 passes")
+    return passes
 
 
 def _log_to(console: Console) -> None:

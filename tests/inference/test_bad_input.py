@@ -203,3 +203,12 @@ def test_wrong_modality(good, model_file, tmp_path, capsys):
     (empty / "notes.txt").write_text("not DICOM")
     code, err = _predict(empty, model_file, tmp_path, capsys)
     assert code == 2 and f"{empty}: no DICOM files found" in err
+
+
+@pytest.mark.parametrize("passes", ["1", "-3", "eight"])
+def test_impossible_uncertainty_passes_are_refused_before_anything_runs(passes, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["predict", str(tmp_path / "in.nii.gz"), "--model", str(tmp_path / "m.mumap.pt"), "-o",
+             str(tmp_path / "out"), "--uncertainty-passes", passes])
+    assert exit_info.value.code == 2
+    assert "argument --uncertainty-passes" in capsys.readouterr().err and not (tmp_path / "out").exists()
