@@ -140,8 +140,10 @@ def test_exported_recipe_gives_the_in_memory_image(tmp_path, monkeypatch):
     pseudo = stir.ProjDataInMemory(template.get_exam_info(), info)
     projector.forward_project(pseudo, nac)
     pseudo.write_to_file("pseudo_projections.hs")
-    # step 2: prac_osem.par as STIR parses it
-    recipe = stir_backend.stir_array(stir_backend.osem_from_par("prac_osem.par"))
+    # step 2: prac_osem.par as STIR parses it, by the script's command
+    assert "python3 -m mumap.spect.stir_backend prac_osem.par prac.hv" in (tmp_path / "run_prac_stir.sh").read_text()
+    stir_backend.main(["prac_osem.par", "prac.hv"])
+    recipe, _ = interfile.read(tmp_path / "prac.hv")
     in_memory_image = stir_backend.stir_prac(activity, mu, grid).numpy()
     assert np.linalg.norm(recipe - in_memory_image) / np.linalg.norm(in_memory_image) < 1e-4
 
