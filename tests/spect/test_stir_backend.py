@@ -15,9 +15,9 @@ from mumap.spect import interfile, stir_backend
 from mumap.spect.geometry import Acquisition, Collimator, ImageGrid
 from mumap.spect.prac import prac, prac_projector
 from mumap.spect.projector import SPECTProjector
-from tests.helpers import SMALL_GRID, smooth_random
+from tests.helpers import SMALL_GRID, require_stir, smooth_random
 
-stir = pytest.importorskip("stir", reason="STIR is not installed (make stir): the STIR backend is not tested")
+stir = require_stir()
 
 POINT_GRID = ImageGrid((6, 24, 24), (4.8, 4.8, 4.8))
 
