@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--resample", action="store_true",
                          help="resample an input whose voxel size differs from the model's (else an error)")
     predict.add_argument("--prac", action="store_true", help="also the PRAC-corrected image and its polar map")
+    predict.add_argument("--prac-backend", default="native", metavar="{native,stir,pytomography}",
+                         help="with --prac: who runs PRAC — native (mumap, default), stir (make stir) or pytomography")
     predict.add_argument("--lv-centre", metavar="X,Y,Z", help="with --prac: the LV's centre (world mm, as "
                          "prediction.json's lv_frame gives it), to correct an uncertain automatic frame")
     predict.add_argument("--lv-axis", metavar="X,Y,Z",
@@ -124,13 +126,19 @@ def _predict(args: argparse.Namespace, console: Console) -> int:
 
     from mumap.inference.model_file import load_model
     from mumap.inference.predict import predict_batch, predict_study
+    from mumap.spect.prac import check_prac_backend
 
     _log_to(console)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     options = {"kind": args.kind, "resample_input": args.resample, "bed": args.bed, "prac": args.prac,
-               "overwrite": args.overwrite}
+               "prac_backend": args.prac_backend, "overwrite": args.overwrite}
     if args.uncertainty_passes is not None:
         options["passes"] = args.uncertainty_passes
+    try:
+        check_prac_backend(args.prac_backend)
+    except (ValueError, ImportError) as err:  # unknown, or its library is missing
+        console.print(f"[red]error:[/red] --prac-backend {args.prac_backend}: {err}")
+        return 2
     try:
         options["lv_frame"] = _lv_frame(args)
         model = load_model(args.model, device, trust_code=args.trust_code)

@@ -22,6 +22,12 @@ from mumap.spect.geometry import ImageGrid
 SMALL_GRID = ImageGrid((24, 40, 48), (9.6, 9.6, 9.6))  # [z, y, x]: non-cubic, non-square, 9.6 mm voxels
 
 
+def require_stir():
+    """STIR's Python module, or a skip with the one reason every STIR test gives where STIR cannot be had."""
+    return pytest.importorskip("stir", reason="STIR is not importable (make stir): the STIR backend is not tested",
+                               exc_type=ImportError)
+
+
 def smooth_random(grid: ImageGrid, seed: int = 0, radius_voxels: float | None = None) -> torch.Tensor:
     """Blurred uniform noise (float64, ≥ 0), optionally inside a transaxial circle."""
     generator = torch.Generator().manual_seed(seed)

@@ -1,6 +1,7 @@
 """Benchmark: mumap's projector vs PyTomography's on the same parallel-hole problem, in one process.
 
     python -m mumap.bench.spect [--sizes 64x64x64 128x128x64] [--repeats 5] [--prac-repeats 1]
+                                [--stir-sizes 64x64x64]
 
 For each grid (nz×ny×nx given as X×Y×Z), on the analytic thorax with its μ-map, 34 views, PSF on:
 forward projection with attenuation, backprojection with attenuation, and a full PRAC
@@ -9,6 +10,11 @@ Prints medians, the peak resident-memory increase during each call, and the rela
 difference ``‖ours − peer‖ / ‖peer‖`` (images: inside the orbit, see :func:`inside_orbit`); the
 last line is
 ``speedup_vs_pytomography=<x> rel_diff=<d>`` for the PRAC of the largest grid.
+
+Then, on the ``--stir-sizes`` grids, the same PRAC by STIR (:mod:`mumap.spect.stir_backend`, ``make stir``) beside
+the native and PyTomography ones, and ``stir_vs_native_rel_diff=<d>`` (inside the orbit, the last STIR grid) on a
+line of its own; a message instead when STIR is not installed. STIR's SPECTUB keeps its whole matrix in memory
+(1.3 GB at 64×64×64 with the PSF, about 16× that at 128×128×64), so it is not run on every grid.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from mumap.spect.geometry import Acquisition, ImageGrid
 from mumap.spect.prac import prac, prac_projector
 from mumap.spect.projector import SPECTProjector
 from mumap.spect.pytomography_peer import PyTomographyPeer, pytomography_prac
+from mumap.spect.stir_backend import STIR_MISSING, stir, stir_prac
 
 FOV_MM = 614.4  # transaxial field of view: 128 × 4.8 mm, the paper's reconstruction grid
 
@@ -153,6 +160,16 @@ def bench_grid(
     return rows
 
 
+def stir_rows(grid: ImageGrid, native: Measurement, peer: Measurement, prac_repeats: int
+              ) -> tuple[Measurement, float, float]:
+    """STIR's PRAC on ``grid`` (the bench's thorax) and its differences to the ``native`` and PyTomography (``peer``)
+    PRAC results inside the orbit."""
+    activity, mu = (torch.from_numpy(a) for a in thorax_phantom(grid))
+    measured = measure(lambda: stir_prac(activity, mu, grid), prac_repeats)
+    orbit = inside_orbit(grid, Acquisition.parallel_for(grid))
+    return measured, rel_diff(measured.result, native.result, orbit), rel_diff(measured.result, peer.result, orbit)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", type=parse_size,
@@ -160,22 +177,51 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="calls per forward/backward timing (median)")
     parser.add_argument("--prac-repeats", type=int, default=1, help="calls per PRAC timing (median)")
     parser.add_argument("--depth-subsamples", type=int, default=4, help="mumap's sub-samples per ray step")
+    parser.add_argument("--stir-sizes", nargs="*", type=parse_size, default=[parse_size("64x64x64")],
+                        help="grids of --sizes on which STIR's PRAC is run too (none: STIR is skipped)")
     args = parser.parse_args(argv)
+    try:
+        stir()
+        stir_grids = [grid for grid in args.sizes if grid in args.stir_sizes]
+    except ImportError:
+        stir_grids = []
+        print(f"{STIR_MISSING}: its PRAC is not timed")
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU")
     print("| grid (x×y×z, mm) | operation | mumap s | PyTomography s | speed-up | mumap peak MiB | "
           "PyTomography peak MiB | rel. L2 diff |")
     print("|---|---|---|---|---|---|---|---|")
-    last = None
+    last, pracs = None, {}
     for grid in args.sizes:
-        nz, ny, nx = grid.shape
-        label = f"{nx}×{ny}×{nz} ({grid.voxel_zyx_mm[2]:.1f})"
-        for name, ours, peer, diff in bench_grid(grid, args.repeats, args.prac_repeats, args.depth_subsamples):
+        label = _label(grid)
+        rows = bench_grid(grid, args.repeats, args.prac_repeats, args.depth_subsamples)
+        for name, ours, peer, diff in rows:
             speedup = peer.seconds / ours.seconds
             print(f"| {label} | {name} | {ours.seconds:.3f} | {peer.seconds:.3f} | {speedup:.1f}× | "
                   f"{ours.peak_mib:.0f} | {peer.peak_mib:.0f} | {diff:.4f} |", flush=True)
             last = (speedup, diff)
+        if grid in stir_grids:
+            _, native_prac, peer_prac, _ = rows[-1]  # the PRAC row
+            pracs[grid] = (native_prac, peer_prac)
+    stir_results = {grid: stir_rows(grid, native, peer, args.prac_repeats) for grid, (native, peer) in pracs.items()}
+    if stir_results:  # printed after STIR has run: it writes blank lines to stdout
+        print("\n| grid (x×y×z, voxel mm) | PRAC 10 it × 3 subsets by | s | peak MiB | rel. L2 diff vs native | "
+              "rel. L2 diff vs PyTomography |")
+        print("|---|---|---|---|---|---|")
+    for grid, (measured, stir_diff, stir_peer_diff) in stir_results.items():
+        native, peer = pracs[grid]
+        print(f"| {_label(grid)} | native | {native.seconds:.3f} | {native.peak_mib:.0f} | – | – |")
+        print(f"| {_label(grid)} | PyTomography | {peer.seconds:.3f} | {peer.peak_mib:.0f} | – | – |")
+        print(f"| {_label(grid)} | STIR | {measured.seconds:.3f} | {measured.peak_mib:.0f} | {stir_diff:.4f} | "
+              f"{stir_peer_diff:.4f} |")
+    if stir_results:
+        print(f"stir_vs_native_rel_diff={list(stir_results.values())[-1][1]:.4f}")
     print(f"speedup_vs_pytomography={last[0]:.2f} rel_diff={last[1]:.4f}")
+
+
+def _label(grid: ImageGrid) -> str:
+    nz, ny, nx = grid.shape
+    return f"{nx}×{ny}×{nz} ({grid.voxel_zyx_mm[2]:.1f})"
 
 
 if __name__ == "__main__":

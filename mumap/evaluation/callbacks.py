@@ -9,15 +9,20 @@ import lightning as L
 import torch
 
 from mumap.evaluation.report import FIGURES, report_split
+from mumap.spect.prac import check_prac_backend
 
 
 class PostFitEvaluation(L.Callback):
     """After ``fit`` (rank 0): load the best checkpoint's weights, write the evaluation report of
     ``split`` (at most ``max_studies`` studies) to ``directory``, and log its pooled metrics as
-    ``report/<metric>`` and its figures (W&B) to the run's loggers."""
+    ``report/<metric>`` and its figures (W&B) to the run's loggers. PRAC by ``prac_backend`` (native, stir or
+    pytomography), checked when the callback is built so that a missing library fails before training."""
 
-    def __init__(self, directory: str | Path, split: str = "test", max_studies: int | None = None):
+    def __init__(self, directory: str | Path, split: str = "test", max_studies: int | None = None,
+                 prac_backend: str = "native"):
+        check_prac_backend(prac_backend)
         self.directory, self.split, self.max_studies = Path(directory), split, max_studies
+        self.prac_backend = prac_backend
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.datamodule is None or not trainer.datamodule.splits.get(self.split):
@@ -26,7 +31,8 @@ class PostFitEvaluation(L.Callback):
         if best:
             pl_module.load_state_dict(torch.load(best, map_location=pl_module.device, weights_only=False)["state_dict"])
         metrics = report_split(trainer.datamodule.root, pl_module, self.split, self.directory, self.max_studies,
-                               f"best checkpoint `{best or 'last weights'}`", progress=False)
+                               f"best checkpoint `{best or 'last weights'}`", progress=False,
+                               prac_backend_name=self.prac_backend)
         numbers = {f"report/{k.replace(' ', '_')}": v for k, v in metrics.items() if isinstance(v, int | float)}
         numbers["report/uncertain_frames"] = len(metrics["uncertain_frames"])
         for logger in trainer.loggers:

@@ -44,7 +44,7 @@ from mumap.evaluation.metrics import auroc, pearson_r, pixel_differences, pixel_
 from mumap.evaluation.ood import OODReference, cohort_reference, study_features
 from mumap.evaluation.polar import lv_frame, lv_pose, polar_map, segment_scores
 from mumap.spect.geometry import ImageGrid
-from mumap.spect.prac import prac, prac_projector
+from mumap.spect.prac import check_prac_backend, prac_backend
 from mumap.training.checkpoints import load_module
 from mumap.training.metrics import nmae
 from mumap.training.modules import MuMapModule
@@ -60,12 +60,13 @@ POLAR_SIZE = 512  # the paper's polar grid (Fig. 7)
 FIGURES = ("fig4_mu_map", "fig5_polar_maps", "fig6_bland_altman", "fig7_correlation", "fig8_uncertainty_error")
 
 
-def evaluate_study(root: Path, row: dict, module: MuMapModule, projectors: dict, given_frame: dict | None = None,
-                   passes: int = MC_PASSES, ood: OODReference | None = None) -> dict:
-    """All numbers and images of one study (see the module docstring); ``projectors`` caches PRAC
-    system matrices by grid; ``given_frame`` (``centre_xyz_mm``, ``long_axis``) is a reader's frame;
-    ``passes``: Monte Carlo dropout passes for the study's uncertainty (0: none); ``ood``: the training
-    cohort's reference, for the study's OOD score of its first input image."""
+def evaluate_study(root: Path, row: dict, module: MuMapModule, pracs: dict, given_frame: dict | None = None,
+                   passes: int = MC_PASSES, ood: OODReference | None = None, prac_backend_name: str = "native"
+                   ) -> dict:
+    """All numbers and images of one study (see the module docstring); ``pracs`` caches the PRAC of
+    ``prac_backend_name`` (:func:`~mumap.spect.prac.prac_backend`) by grid; ``given_frame`` (``centre_xyz_mm``,
+    ``long_axis``) is a reader's frame; ``passes``: Monte Carlo dropout passes for the study's uncertainty (0:
+    none); ``ood``: the training cohort's reference, for the study's OOD score of its first input image."""
     start = time.perf_counter()
     nac, voxel_zyx_mm, origin_zyx_mm = io.load_nifti(root / row["nac"])
     mu_ct, _, _ = io.load_nifti(root / row["mumap"])
@@ -74,12 +75,11 @@ def evaluate_study(root: Path, row: dict, module: MuMapModule, projectors: dict,
     predicted = reinsert_bed(module.predict_mu_map(torch.from_numpy(inputs)).cpu().numpy(), bed)
     uniform = reinsert_bed(uniform_mu_map(nac), bed)
     grid = ImageGrid(nac.shape, tuple(float(v) for v in voxel_zyx_mm))
-    if grid not in projectors:
-        projectors[grid] = prac_projector(grid)
-    projector = projectors[grid]
-    images = {"CTAC": prac(nac, mu_ct, projector).numpy(),
-              "DLAC": prac(nac, np.clip(predicted, 0, None), projector).numpy(), "nAC": nac,
-              "uniform AC": prac(nac, uniform, projector).numpy()}
+    if grid not in pracs:
+        pracs[grid] = prac_backend(prac_backend_name, grid)
+    prac = pracs[grid]
+    images = {"CTAC": prac(nac, mu_ct).numpy(), "DLAC": prac(nac, np.clip(predicted, 0, None)).numpy(), "nAC": nac,
+              "uniform AC": prac(nac, uniform).numpy()}
     frame = lv_frame(images["CTAC"], voxel_zyx_mm, origin_zyx_mm, given_frame)
     maps = {name: polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, POLAR_SIZE) for name, image in images.items()}
     scores = {name: segment_scores(m) for name, m in maps.items()}
@@ -143,12 +143,14 @@ def summary_table(metrics: dict[str, float]) -> str:
 
 def write_report(run: str | Path, split: str = "test", checkpoint: str = "best", max_studies: int | None = None,
                  out: str | Path | None = None, progress: bool = True, lv_frames: str | Path | None = None,
-                 hard: str | Path | None = None, hard_split: str = "test") -> dict:
+                 hard: str | Path | None = None, hard_split: str = "test", prac_backend_name: str = "native") -> dict:
     """Evaluate a run's checkpoint on a split into the report folder (default ``<run>/report-<split>``), and on
     the ``hard_split`` of a ``hard`` cohort beside it (:func:`report_split`)."""
+    check_prac_backend(prac_backend_name)
     cfg, module, checkpoint_path = load_module(run, checkpoint)
     return report_split(cfg.data.root, module, split, out or Path(run) / f"report-{split}", max_studies,
-                        f"{run}, checkpoint `{checkpoint_path}`", progress, lv_frames, hard, hard_split)
+                        f"{run}, checkpoint `{checkpoint_path}`", progress, lv_frames, hard, hard_split,
+                        prac_backend_name)
 
 
 def read_lv_frames(path: str | Path) -> dict[str, dict]:
@@ -173,20 +175,21 @@ def read_lv_frames(path: str | Path) -> dict[str, dict]:
 
 def evaluate_studies(root: str | Path, module: MuMapModule, split: str, max_studies: int | None = None,
                      progress: bool = True, frames: dict[str, dict] | None = None, passes: int = MC_PASSES,
-                     ood: OODReference | None = None) -> list[dict]:
+                     ood: OODReference | None = None, prac_backend_name: str = "native") -> list[dict]:
     """:func:`evaluate_study` of every study of a split (at most ``max_studies``), with a progress bar; the
-    uncertainty only where the generator has dropout."""
+    uncertainty only where the generator has dropout; PRAC by ``prac_backend_name``."""
     root = Path(root)
     rows = io.read_split(root, split, max_studies)
     if not rows:
         raise ValueError(f"{root / 'studies.csv'}: no study in split {split!r}")
     passes = passes if dropout_layers(module.generator) else 0
     module.eval()
-    results, projectors = [], {}
+    results, pracs = [], {}
     with Progress(disable=not progress) as bar:
         task = bar.add_task(f"evaluating {root.name}/{split}", total=len(rows))
         for row in rows:
-            results.append(evaluate_study(root, row, module, projectors, (frames or {}).get(row["id"]), passes, ood))
+            results.append(evaluate_study(root, row, module, pracs, (frames or {}).get(row["id"]), passes, ood,
+                                          prac_backend_name))
             bar.advance(task)
     return results
 
@@ -209,19 +212,22 @@ def split_metrics(results: list[dict]) -> dict:
 
 def report_split(root: str | Path, module: MuMapModule, split: str, out: str | Path,
                  max_studies: int | None = None, source: str = "", progress: bool = True,
-                 lv_frames: str | Path | None = None, hard: str | Path | None = None, hard_split: str = "test"
-                 ) -> dict:
+                 lv_frames: str | Path | None = None, hard: str | Path | None = None, hard_split: str = "test",
+                 prac_backend_name: str = "native") -> dict:
     """Evaluate ``module`` on a split of the dataset at ``root`` and write the report folder ``out``:
     ``metrics.json``, ``studies.csv``, ``polar/<study>.npz``, ``fig4…fig8`` PNGs and ``summary.md``. With
     ``hard`` (a cohort root, e.g. of the ``hard`` preset), its ``hard_split`` too: ``hard/studies.csv``,
     ``hard/polar/``, its metrics under ``hard`` in ``metrics.json``, its studies in Fig. 8, and its table beside
-    the split's in ``summary.md``."""
+    the split's in ``summary.md``. PRAC by ``prac_backend_name`` (native, stir or pytomography)."""
+    check_prac_backend(prac_backend_name)
     root, out = Path(root), Path(out)
     frames = read_lv_frames(lv_frames) if lv_frames else {}
     ood = cohort_reference(root, module.hparams.inputs[0], progress) if hard else None
-    groups = {split: evaluate_studies(root, module, split, max_studies, progress, frames, ood=ood)}
+    groups = {split: evaluate_studies(root, module, split, max_studies, progress, frames, ood=ood,
+                                      prac_backend_name=prac_backend_name)}
     if hard:
-        groups["hard"] = evaluate_studies(hard, module, hard_split, None, progress, ood=ood)
+        groups["hard"] = evaluate_studies(hard, module, hard_split, None, progress, ood=ood,
+                                          prac_backend_name=prac_backend_name)
     metrics = split_metrics(groups[split])
     for name, results in groups.items():
         folder = out if name == split else out / name
@@ -238,6 +244,7 @@ def report_split(root: str | Path, module: MuMapModule, split: str, out: str | P
         metrics.update(ood_reference=ood.to_dict(), ood_auroc_hard=auroc(scores[split], scores["hard"]),
                        uncertainty_spearman_nmae_with_hard=spearman([r["uncertainty"] for r in pooled_rows],
                                                                     [r["nmae"] for r in pooled_rows]))
+    metrics["prac_backend"] = prac_backend_name
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1))
     _figures(groups[split], out)
     save_figure(uncertainty_error_figure({name: ([r["row"]["uncertainty"] for r in results],
@@ -252,7 +259,8 @@ def report_split(root: str | Path, module: MuMapModule, split: str, out: str | P
                         f"{split} split with AUROC {metrics['ood_auroc_hard']:.2f}; over both, the uncertainty's "
                         f"Spearman ρ against NMAE is {metrics['uncertainty_spearman_nmae_with_hard']:.2f}.\n\n")
     write_text_atomic(out / "summary.md", f"# Evaluation on {split} ({len(groups[split])} studies)\n\n"
-                      f"Model: {source}; data: `{root}`.\n\n{summary_table(metrics)}\n\n{frame_summary(metrics)}\n\n"
+                      f"Model: {source}; data: `{root}`; PRAC: {prac_backend_name}.\n\n{summary_table(metrics)}\n\n"
+                      f"{frame_summary(metrics)}\n\n"
                       f"{uncertainty_summary(metrics)}\n\n{hard_section}"
                       + "".join(f"![{name}]({name}.png)\n\n" for name in FIGURES))
     return metrics

@@ -183,9 +183,11 @@ def heart_index(image: np.ndarray) -> tuple[int, int, int]:
 
 def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kind: str = "nac",
                   resample_input: bool = False, bed: str | Path = "template", prac: bool = False,
-                  lv_frame: dict | None = None, passes: int = MC_PASSES, overwrite: bool = False) -> Path:
+                  lv_frame: dict | None = None, passes: int = MC_PASSES, overwrite: bool = False,
+                  prac_backend: str = "native") -> Path:
     """Predict one study and write its output folder ``out`` (see the module docstring); returns ``out``.
-    ``lv_frame`` (``centre_xyz_mm``, ``long_axis``: world mm) is a reader's LV frame for the polar map."""
+    ``lv_frame`` (``centre_xyz_mm``, ``long_axis``: world mm) is a reader's LV frame for the polar map;
+    ``prac_backend``: who runs PRAC (native, stir or pytomography; :func:`mumap.spect.prac.prac_backend`)."""
     start = time.perf_counter()
     out = Path(out)
     if out.exists() and not overwrite:
@@ -223,9 +225,10 @@ def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kin
                   "patient_position": patient.position, **facts,
                   "mu_max_cm-1": float(mu.max())}
         if prac:
-            corrected, scores, frame = _prac_and_polar(image, mu, grid, tmp, lv_frame)
+            corrected, scores, frame = _prac_and_polar(image, mu, grid, tmp, lv_frame, prac_backend)
             columns["PRAC (DLAC)"] = (corrected, "gray", float(corrected.max()), "counts")
             record["segment_scores_percent"] = [round(float(s), 2) for s in scores]
+            record["prac_backend"] = prac_backend
             record.update(lv_frame=frame.to_dict(), lv_uncertain=frame.uncertain)
             if frame.uncertain:
                 log.warning(f"{patient.source}: the automatic LV frame is uncertain (score {frame.score:.2f}, a rival "
@@ -238,17 +241,17 @@ def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kin
     return out
 
 
-def _prac_and_polar(image: np.ndarray, mu: np.ndarray, grid: Volume, folder: Path, given_frame: dict | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, LVFrame]:
-    """PRAC of the input with the predicted μ-map (``prac.nii.gz``) and its polar map (``polar_map.png``) in
-    the automatic LV frame or the reader's ``given_frame``; returns the corrected image, the 17 segment scores (%)
-    and the LV frame."""
+def _prac_and_polar(image: np.ndarray, mu: np.ndarray, grid: Volume, folder: Path, given_frame: dict | None = None,
+                    backend: str = "native") -> tuple[np.ndarray, np.ndarray, LVFrame]:
+    """PRAC (by ``backend``) of the input with the predicted μ-map (``prac.nii.gz``) and its polar map
+    (``polar_map.png``) in the automatic LV frame or the reader's ``given_frame``; returns the corrected image, the
+    17 segment scores (%) and the LV frame."""
     from mumap.evaluation.polar import lv_frame, polar_map, segment_scores
     from mumap.spect.geometry import ImageGrid
-    from mumap.spect.prac import prac, prac_projector
+    from mumap.spect.prac import prac_backend
 
-    projector = prac_projector(ImageGrid(image.shape, tuple(float(v) for v in grid.voxel_zyx_mm)))
-    corrected = prac(image, mu, projector).numpy()
+    prac = prac_backend(backend, ImageGrid(image.shape, tuple(float(v) for v in grid.voxel_zyx_mm)))
+    corrected = prac(image, mu).numpy()
     io.save_nifti(folder / "prac.nii.gz", corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm)
     frame = lv_frame(corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm, given_frame)
     polar = polar_map(corrected, frame, grid.voxel_zyx_mm, grid.origin_zyx_mm)

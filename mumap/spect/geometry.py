@@ -319,3 +319,14 @@ class Acquisition:
             pixel_vu_mm=(grid.voxel_zyx_mm[0], grid.voxel_zyx_mm[2]),
             field_of_view_vu_cm=None,
         )
+
+
+def require_parallel_for(grid: ImageGrid, acquisition: Acquisition, who: str) -> None:
+    """Raise :class:`ValueError` unless ``acquisition`` is parallel-hole with detector pixels that coincide with
+    ``grid``'s voxels (:meth:`Acquisition.parallel_for`): what the independent peers (``who``) model."""
+    if acquisition.collimator.kind != "parallel":
+        raise ValueError(f"{who} is parallel-hole only (no multifocal collimator): use Acquisition.parallel_for(grid)")
+    nz, _, nx = grid.shape
+    if (acquisition.detector_shape != (nz, nx)
+            or acquisition.pixel_vu_mm != (grid.voxel_zyx_mm[0], grid.voxel_zyx_mm[2])):
+        raise ValueError(f"{who} needs detector pixels that match the voxels: use Acquisition.parallel_for(grid)")

@@ -1,9 +1,10 @@
 """Interfile export (and re-import) in the form STIR reads, plus a STIR recipe for the same PRAC.
 
-STIR has no PyPI or Debian package, so mumap does not run it; it writes what STIR needs instead:
-images as ``.hv`` + raw ``.v``, SPECT projections as ``.hs`` + raw ``.s`` (float32, little endian),
-and, in :func:`export_prac_for_stir`, the forward-projector and OSMAPOSL parameter files (SPECT UB
-matrix, Gaussian PSF σ = slope·depth + σ0, full attenuation) with a shell script that runs them.
+Images as ``.hv`` + raw ``.v``, SPECT projections as ``.hs`` + raw ``.s`` (float32, little endian), and, in
+:func:`export_prac_for_stir`, the forward-projector and OSMAPOSL parameter files (SPECT UB matrix, Gaussian PSF
+σ = slope·depth + σ0, full attenuation) with a shell script that runs them. The geometry follows STIR's
+conventions as :mod:`mumap.spect.stir_backend` found and tested them (start angle, μ-map mirrored for SPECTUB);
+``tests/spect/test_stir_backend.py`` runs the recipe through STIR's Python module.
 
 Raw data order: images are written from ``[z, y, x]`` arrays (x fastest, STIR's order);
 projections from ``[view, row, column]`` arrays (one view after the other, bins fastest).
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mumap.spect.geometry import Acquisition, ImageGrid
+from mumap.spect.stir_backend import SPECTUB_MAX_SIGMAS, spectub_mu, stir_start_angle_deg
 from mumap.utils.atomic import atomic_path, write_text_atomic
 
 _DTYPES = {("float", 4): "f4", ("float", 8): "f8", ("unsigned integer", 2): "u2", ("signed integer", 2): "i2",
@@ -75,9 +77,9 @@ def write_projections(
     """Write SPECT ``projections [view, row, column]`` as ``path`` (.hs) + raw ``.s``.
 
     Angles: mumap's gantry angle θ (0° anterior, increasing towards the patient's left, see
-    :mod:`mumap.spect.geometry`) is written as STIR's start angle with clockwise rotation. STIR
-    itself is not available to check its angle origin against; a PRAC run in STIR is consistent
-    either way because forward and back projection then both use STIR's convention.
+    :mod:`mumap.spect.geometry`) is STIR's ``180° − θ`` (:func:`~mumap.spect.stir_backend.stir_start_angle_deg`):
+    start angle ``180° − θ₀``, clockwise. (Earlier exports wrote θ₀: the whole orbit turned by 180° − 2θ₀,
+    288° for the IQ·SPECT arc, so STIR saw the other side of the patient.)
     """
     path = Path(path)
     projections = np.asarray(projections, dtype="<f4")
@@ -116,7 +118,7 @@ def write_projections(
         "!process status := acquired",
         "!SPECT STUDY (acquired data) :=",
         "!direction of rotation := CW",
-        f"start angle := {acquisition.start_deg % 360:.6g}",
+        f"start angle := {stir_start_angle_deg(acquisition):.6g}",
         "orbit := circular",
         f"radius := {acquisition.radius_cm * 10:.6g}",
         f"; mumap collimator := {acquisition.collimator.kind}",
@@ -190,15 +192,19 @@ def export_prac_for_stir(
 ) -> Path:
     """Write everything STIR needs to rerun mumap's PRAC; returns the run script.
 
-    Files: ``nac.hv``, ``mu.hv``, ``init.hv`` (ones), ``template.hs`` (the parallel PRAC geometry
-    of ``acquisition``), ``forward_project.par`` (pseudo-projections, no attenuation),
-    ``prac_osem.par`` (OSMAPOSL with the μ-map) and ``run_prac_stir.sh``.
+    Files: ``nac.hv``, ``mu_spectub.hv`` (the μ-map mirrored in x, as SPECTUB must read it: STIR issue #452),
+    ``init.hv`` (ones), ``template.hs`` (the parallel PRAC geometry of ``acquisition``), ``forward_project.par``
+    (pseudo-projections, no attenuation), ``prac_osem.par`` (the Poisson objective with the μ-map, OSMAPOSL's
+    format) and ``run_prac_stir.sh``. The script runs STIR's ``forward_project``, then the OSEM of
+    ``prac_osem.par`` by ``python -m mumap.spect.stir_backend`` (STIR's Python module): STIR's ``OSMAPOSL``
+    refuses subsets of unequal size, as 34 views in 3 subsets are. The SPECT UB settings are those of the
+    in-memory backend (:class:`~mumap.spect.stir_backend.STIRProjector`), so both give the same image.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     parallel = Acquisition.parallel_for(grid, acquisition)
     write_image(directory / "nac.hv", nac, grid.voxel_zyx_mm)
-    write_image(directory / "mu.hv", mu, grid.voxel_zyx_mm)
+    write_image(directory / "mu_spectub.hv", spectub_mu(mu), grid.voxel_zyx_mm)
     write_image(directory / "init.hv", np.ones(grid.shape, dtype=np.float32), grid.voxel_zyx_mm)
     write_projections(directory / "template.hs", np.zeros((parallel.n_views, *parallel.detector_shape)), parallel)
     # SPECTUB takes a linear σ(depth); mumap's response is √((d(l_e + t)/l_e)² + R_i²)/2.355: its best line
@@ -208,12 +214,12 @@ def export_prac_for_stir(
         return [
             "Matrix type := SPECT UB",
             "Projection Matrix By Bin SPECT UB Parameters :=",
-            "  maximum number of sigmas := 3.0",
+            f"  maximum number of sigmas := {SPECTUB_MAX_SIGMAS:g}",
             "  psf type := 3D",
             f"  collimator slope := {slope:.6g}",
             f"  collimator sigma 0(cm) := {sigma0:.6g}",
             f"  attenuation type := {attenuation}",
-            f"  attenuation map := {'mu.hv' if attenuation != 'No' else ''}",
+            f"  attenuation map := {'mu_spectub.hv' if attenuation != 'No' else ''}",
             "  mask type := No",
             "  keep all views in cache := 1",
             "End Projection Matrix By Bin SPECT UB Parameters :=",
@@ -222,11 +228,13 @@ def export_prac_for_stir(
     forward = ["Forward Projector parameters :=", "type := Matrix", "Forward Projector Using Matrix Parameters :=",
                *spect_ub("No"), "End Forward Projector Using Matrix Parameters :=", "End :="]
     osem_par = [
-        "; PRAC step 2: OSEM (OSMAPOSL without prior) of the pseudo-projections with the mu-map",
         "OSMAPOSLParameters :=",
+        "; PRAC step 2: OSEM (OSMAPOSL without prior) of the pseudo-projections with the mu-map",
+        "; (mu_spectub.hv is the mu-map mirrored in x: SPECTUB reads it unmirrored, STIR issue #452)",
         "objective function type := PoissonLogLikelihoodWithLinearModelForMeanAndProjData",
         "PoissonLogLikelihoodWithLinearModelForMeanAndProjData Parameters :=",
         "input file := pseudo_projections.hs",
+        "use subset sensitivities := 1",
         "projector pair type := Matrix",
         "Projector Pair Using Matrix Parameters :=",
         *spect_ub("Full"),
@@ -242,12 +250,13 @@ def export_prac_for_stir(
     script = [
         "#!/usr/bin/env bash",
         "# PRAC (Liu et al. 2021) in STIR, written by mumap: pseudo-projections of the nAC image without",
-        "# attenuation, then OSEM with the mu-map. Needs STIR's forward_project and OSMAPOSL on PATH.",
+        "# attenuation, then OSEM with the mu-map. Needs STIR's forward_project on PATH and STIR's Python module",
+        "# beside mumap (make stir): STIR's OSMAPOSL refuses subsets of unequal size (34 views in 3 subsets).",
         "set -euo pipefail",
         'cd "$(dirname "$0")"',
         "forward_project pseudo_projections nac.hv template.hs forward_project.par",
-        "OSMAPOSL prac_osem.par",
-        f"echo 'AC image: prac_{n_iterations * n_subsets}.hv'",
+        "python3 -m mumap.spect.stir_backend prac_osem.par prac.hv",
+        "echo 'AC image: prac.hv'",
     ]
     _write_text(directory / "forward_project.par", forward)
     _write_text(directory / "prac_osem.par", osem_par)

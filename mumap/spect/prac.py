@@ -3,10 +3,13 @@
 PRAC turns an nAC reconstruction into an AC one without the original projections: forward-project
 the nAC image with a parallel-hole model *without* attenuation (pseudo-projections), then
 reconstruct those with OSEM *with* the μ-map. It needs no vendor geometry, so one function serves
-CTAC (CT μ-map) and DLAC (predicted μ-map) alike, on any scanner.
+CTAC (CT μ-map) and DLAC (predicted μ-map) alike, on any scanner. :func:`prac_backend` runs the same PRAC by
+mumap's own model (the default), by STIR or by PyTomography.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -65,3 +68,44 @@ def prac(
         progress=progress,
         description="PRAC",
     )
+
+
+PRAC_BACKENDS = ("native", "stir", "pytomography")
+"""Who runs PRAC: mumap's projector and OSEM, STIR (:mod:`mumap.spect.stir_backend`, ``make stir``) or
+PyTomography (:mod:`mumap.spect.pytomography_peer`); all three model the same parallel-hole problem."""
+
+PRAC = Callable[[Tensor | np.ndarray, Tensor | np.ndarray], Tensor]
+"""PRAC on one grid: ``(nac [z, y, x], mu [z, y, x] in cm⁻¹) → AC image [z, y, x]``."""
+
+
+def check_prac_backend(backend: str) -> None:
+    """Raise :class:`ValueError` for an unknown ``backend`` and :class:`ImportError` (saying how to install it) when
+    its library is missing: call it before long work that ends in PRAC."""
+    if backend not in PRAC_BACKENDS:
+        raise ValueError(f"unknown PRAC backend {backend!r}: choose one of {', '.join(PRAC_BACKENDS)}")
+    if backend == "stir":
+        from mumap.spect.stir_backend import stir
+
+        stir()
+    elif backend == "pytomography":
+        from mumap.spect.pytomography_peer import pytomography
+
+        pytomography()
+
+
+def prac_backend(backend: str, grid: ImageGrid, template: Acquisition | None = None, *, n_iterations: int = 10,
+                 n_subsets: int = 3) -> PRAC:
+    """PRAC on ``grid`` (angles, radius, PSF from ``template``) by ``backend`` (one of :data:`PRAC_BACKENDS`),
+    ``n_iterations`` × ``n_subsets``; errors as :func:`check_prac_backend`. Build it once per grid: the native
+    backend builds its projector here."""
+    check_prac_backend(backend)
+    if backend == "native":
+        projector = prac_projector(grid, template, n_subsets=n_subsets)
+        return lambda nac, mu: prac(nac, mu, projector, n_iterations=n_iterations)
+    if backend == "stir":
+        from mumap.spect.stir_backend import stir_prac
+
+        return lambda nac, mu: stir_prac(nac, mu, grid, template, n_iterations, n_subsets)
+    from mumap.spect.pytomography_peer import pytomography_prac
+
+    return lambda nac, mu: pytomography_prac(nac, mu, grid, template, n_iterations, n_subsets)

@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mumap.spect.geometry import FWHM_PER_SIGMA, Acquisition, Collimator, ImageGrid
+from mumap.spect.geometry import FWHM_PER_SIGMA, Acquisition, Collimator, ImageGrid, require_parallel_for
 
 
-def _pytomography():
+def pytomography():
+    """PyTomography, imported quietly; :class:`ImportError` saying how to install it if absent."""
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # it prints a GPU notice on import
             import pytomography
@@ -33,20 +34,16 @@ class PyTomographyPeer:
     """PyTomography's ``SPECTSystemMatrix`` for mumap's parallel ``acquisition`` on ``grid``."""
 
     def __init__(self, grid: ImageGrid, acquisition: Acquisition, *, mu: Tensor | None = None, psf: bool = True):
-        pytomography = _pytomography()
+        library = pytomography()
         from pytomography.metadata.SPECT import SPECTObjectMeta, SPECTProjMeta
         from pytomography.projectors.SPECT import SPECTSystemMatrix
         from pytomography.transforms.SPECT import SPECTAttenuationTransform, SPECTPSFTransform
 
-        if acquisition.collimator.kind != "parallel":
-            raise ValueError("PyTomography has no multifocal collimator: the peer is parallel-hole only")
+        require_parallel_for(grid, acquisition, "the PyTomography peer")
         nz, ny, nx = grid.shape
         if (nx - ny) % 2:
             raise ValueError(f"the peer pads the grid to a square symmetrically: nx - ny must be even, got {nx}, {ny}")
-        if (acquisition.detector_shape != (nz, nx)
-                or acquisition.pixel_vu_mm != (grid.voxel_zyx_mm[0], grid.voxel_zyx_mm[2])):
-            raise ValueError("the peer needs detector pixels that match the voxels: use Acquisition.parallel_for(grid)")
-        pytomography.device = torch.device("cpu")
+        library.device = torch.device("cpu")
         self.grid, self.side = grid, max(nx, ny)
         h_cm = grid.voxel_zyx_mm[2] / 10.0
         object_meta = SPECTObjectMeta([h_cm, h_cm, grid.voxel_zyx_mm[0] / 10.0], [self.side, self.side, nz])

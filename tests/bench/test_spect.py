@@ -54,9 +54,9 @@ def test_peak_rss_sees_a_64_mib_allocation_and_measure_takes_the_median(monkeypa
 @pytest.mark.slow
 def test_bench_agrees_with_pytomography_and_prints_consistent_speed_ups(capsys):
     pytest.importorskip("pytomography")
-    bench.main(["--sizes", "32x32x8", "--repeats", "1"])
+    bench.main(["--sizes", "32x32x8", "--repeats", "1", "--stir-sizes", "32x32x8"])
     out = capsys.readouterr().out.strip().splitlines()
-    rows = [line.split("|")[1:-1] for line in out if line.startswith("| 32×32×8 (19.2)")]
+    rows = [line.split("|")[1:-1] for line in out if line.startswith("| 32×32×8 (19.2)") and line.count("|") == 9]
     assert [row[1].strip().split(" ")[0] for row in rows] == ["forward", "backward", "PRAC"]
     for _, _, ours_s, peer_s, speedup, ours_mib, peer_mib, diff in rows:
         # the times are printed to 1 ms and the speed-up to 0.1: it must lie in the interval that rounding allows
@@ -71,3 +71,16 @@ def test_bench_agrees_with_pytomography_and_prints_consistent_speed_ups(capsys):
     assert math.isfinite(speedup) and speedup > 0
     assert speedup == pytest.approx(float(rows[-1][4].strip().rstrip("×")), abs=0.06)  # the PRAC row
     assert diff == pytest.approx(float(rows[-1][7]), abs=1e-4) and 0 < diff <= 0.025
+
+    try:
+        import stir  # noqa: F401
+    except ImportError:
+        assert any("STIR is not installed: run `make stir`" in line for line in out)
+        return
+    backends = {row[1].strip(): row for row in (line.split("|")[1:-1] for line in out
+                                                if line.startswith("| 32×32×8 (19.2)") and line.count("|") == 7)}
+    assert list(backends) == ["native", "PyTomography", "STIR"]
+    assert float(backends["native"][2]) == pytest.approx(float(rows[-1][2]), abs=1e-3)  # the PRAC row's time
+    stir_diff = float(backends["STIR"][4])
+    assert 0 < stir_diff <= 0.1 and float(backends["STIR"][2]) > 0  # a 19.2 mm grid: coarser than the bench's
+    assert out[-2] == f"stir_vs_native_rel_diff={stir_diff:.4f}"

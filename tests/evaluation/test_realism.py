@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -26,6 +27,15 @@ def test_lv_mass_is_the_volume_of_the_truncated_ellipsoidal_shell():
 def test_a_folder_that_is_no_cohort_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match=rf"{tmp_path}: no dataset.json — not a mumap cohort"):
         main([str(tmp_path)])
+
+
+def test_the_prac_backend_is_checked_before_the_cohort(tmp_path, capsys, monkeypatch):
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "--prac-backend", "stri"])
+    assert "invalid choice: 'stri'" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "stir", None)  # as if STIR were not installed
+    with pytest.raises(ImportError, match="STIR is not installed: run `make stir`"):
+        main([str(tmp_path), "--prac-backend", "stir"])
 
 
 @pytest.mark.slow

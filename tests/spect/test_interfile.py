@@ -36,7 +36,8 @@ def test_projection_round_trip_and_geometry_keys(tmp_path, acquisition):
     assert header["number of projections"] == "34"
     assert float(header["radius"]) == 280.0
     assert float(header["scaling factor (mm/pixel) [1]"]) == 3.5
-    assert float(header["start angle"]) == 306.0  # −54° wrapped into [0, 360)
+    assert float(header["start angle"]) == 234.0  # STIR's 180° − θ₀ for θ₀ = −54°
+    assert header["direction of rotation"] == "CW"
 
 
 def test_pytomography_reads_our_files(tmp_path, image, acquisition):
@@ -64,10 +65,13 @@ def test_stir_prac_recipe_is_complete(tmp_path, image):
     grid = ImageGrid(image.shape, (4.8, 4.8, 4.8))
     script = interfile.export_prac_for_stir(tmp_path / "stir", image, 0.15 * (image > 0.5), grid, Acquisition())
     names = {p.name for p in script.parent.iterdir()}
-    assert {"nac.hv", "nac.v", "mu.hv", "init.hv", "template.hs", "template.s", "forward_project.par",
+    assert {"nac.hv", "nac.v", "mu_spectub.hv", "init.hv", "template.hs", "template.s", "forward_project.par",
             "prac_osem.par", "run_prac_stir.sh"} <= names
     par = (script.parent / "prac_osem.par").read_text()
-    assert "attenuation map := mu.hv" in par and "number of subsets := 3" in par
+    assert par.startswith("OSMAPOSLParameters :=")  # STIR's parser wants it first, before any comment
+    assert "attenuation map := mu_spectub.hv" in par and "number of subsets := 3" in par
+    mirrored, _ = interfile.read(script.parent / "mu_spectub.hv")
+    np.testing.assert_array_equal(mirrored, (0.15 * (image > 0.5))[:, :, ::-1].astype(np.float32))
     assert "number of subiterations := 30" in par and "collimator slope := 0.0194" in par
     assert "forward_project pseudo_projections nac.hv template.hs" in script.read_text()
     template, _ = interfile.read(script.parent / "template.hs")
