@@ -39,7 +39,11 @@ off-centre attenuating slab in ``tests/spect/test_stir_backend.py``):
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import ctypes.util
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +60,37 @@ SPECTUB_MAX_SIGMAS = 2.0
 
 
 def stir() -> Any:
-    """STIR's Python module, quiet (verbosity 0); :class:`ImportError` with :data:`STIR_MISSING` if absent."""
-    try:
-        import stir as stir_module
-    except ImportError as err:
-        raise ImportError(STIR_MISSING) from err
+    """STIR's Python module, quiet (verbosity 0); :class:`ImportError` with :data:`STIR_MISSING` if absent.
+
+    Import STIR only through this function: its shared library is compiled with ``-ffast-math``, and loading it
+    sets flush-to-zero and denormals-are-zero in the loading thread (GCC's ``crtfastmath.o`` constructor), which
+    would silently change every later float computation of the process — numpy's, torch's, mumap's own. The
+    floating-point environment is saved before the import and restored after it.
+    """
+    with _floating_point_environment_kept():
+        try:
+            import stir as stir_module
+        except ImportError as err:
+            raise ImportError(STIR_MISSING) from err
     stir_module.Verbosity.set(0)
     return stir_module
+
+
+@contextlib.contextmanager
+def _floating_point_environment_kept() -> Iterator[None]:
+    """Restore the C floating-point environment (``fegetenv``/``fesetenv`` of libm) on leaving; a no-op where
+    there is no libm to call."""
+    name = ctypes.util.find_library("m")
+    if name is None:
+        yield
+        return
+    libm = ctypes.CDLL(name)
+    environment = ctypes.create_string_buffer(256)  # ≥ sizeof(fenv_t) on every ABI (32 bytes on x86-64 glibc)
+    libm.fegetenv(environment)
+    try:
+        yield
+    finally:
+        libm.fesetenv(environment)
 
 
 def stir_start_angle_deg(acquisition: Acquisition) -> float:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -20,6 +22,19 @@ from tests.helpers import SMALL_GRID, require_stir, smooth_random
 stir = require_stir()
 
 POINT_GRID = ImageGrid((6, 24, 24), (4.8, 4.8, 4.8))
+
+
+SUBNORMALS_SURVIVE = "import numpy as np; print(bool(np.array([1e-310]) * 1.0) and bool(np.float32(1e-40) * 1))"
+
+
+@pytest.mark.parametrize(("importer", "survive"), [("import stir", "False"),
+                                                   ("from mumap.spect.stir_backend import stir; stir()", "True")])
+def test_importing_stir_through_the_backend_keeps_subnormal_floats(importer, survive):
+    """STIR's library is built with -ffast-math (flush-to-zero on load); the backend restores the environment."""
+    out = subprocess.run([sys.executable, "-c", f"{importer}; {SUBNORMALS_SURVIVE}"], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == survive
+    assert np.array([1e-310])[0] * 1.0 > 0 and np.float32(1e-40) * np.float32(1) > 0  # here too, STIR loaded
 
 
 def _linear_collimator(acquisition: Acquisition) -> Acquisition:
