@@ -10,7 +10,8 @@ from mumap.evaluation.report import comparison_table, frame_summary, summary_tab
 @hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     metrics = write_report(cfg.run, cfg.split, cfg.checkpoint, cfg.max_studies, cfg.out, lv_frames=cfg.lv_frames,
-                           hard=cfg.hard, hard_split=cfg.hard_split, prac_backend_name=cfg.prac.backend)
+                           hard=cfg.hard, hard_split=cfg.hard_split, prac_backend_name=cfg.prac.backend,
+                           workers=cfg.workers)
     print(summary_table(metrics))
     print(frame_summary(metrics))
     print(uncertainty_summary(metrics))

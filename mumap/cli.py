@@ -11,13 +11,18 @@ import time
 from rich.console import Console
 
 
+def _workers_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                         help="worker processes, one study and one core each (default: every core)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mumap", description="Deep-learning μ-maps for myocardial perfusion SPECT")
     commands = parser.add_subparsers(dest="command", required=True)
     synth = commands.add_parser("synthesize", help="build a synthetic IQ·SPECT cohort in the dataset contract")
     synth.add_argument("--preset", choices=["tiny", "quick", "paper", "hard"], default="quick")
     synth.add_argument("--out", required=True, help="dataset root (created; an interrupted run resumes)")
-    synth.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    _workers_option(synth)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--montage", action="store_true", help="also write montage.png per study")
     imports = commands.add_parser("import", help="import real studies (DICOM folder or NIfTI CSV) into the contract")
@@ -29,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("-o", "--out", required=True, help="model file to write (e.g. quick.mumap.pt)")
     export.add_argument("--config", help="the run's config (default: <run>/.hydra/config.yaml)")
     export.add_argument("--data", help="the training dataset root (default: the config's data.root)")
+    _workers_option(export)  # the OOD reference's LV fits
     predict = commands.add_parser("predict", help="predict the μ-map of new studies (NIfTI file or DICOM folder)")
     predict.add_argument("input", help="a NIfTI file, a DICOM folder of one study, or with --batch a folder of those")
     predict.add_argument("--model", required=True, help="model file written by mumap export")
@@ -91,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         from mumap.inference.model_file import ModelFileError, export_model, load_model
 
         try:
-            path = export_model(args.checkpoint, args.out, config=args.config, data_root=args.data)
+            path = export_model(args.checkpoint, args.out, config=args.config, data_root=args.data,
+                                workers=args.workers)
         except (ModelFileError, DatasetError) as err:
             console.print(f"[red]error:[/red] {err}")
             return 2

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -57,6 +56,7 @@ from mumap.spect.projector import SPECTProjector
 from mumap.spect.scatter import LOWER_WINDOW_KEV, PHOTOPEAK_KEV, ScatterModel, tew_scatter_estimate
 from mumap.spect.simulate import SimulatedAcquisition, simulate_acquisition
 from mumap.utils.atomic import atomic_path, write_csv_atomic, write_text_atomic
+from mumap.utils.parallel import map_jobs
 
 IMAGE_FILES = ("nac", "sc", "ctac", "mumap", "bed")
 TMP_SUFFIX = ".tmp"  # a study folder is built as <id>.tmp and renamed to <id> when complete
@@ -251,7 +251,6 @@ def acquire_study(preset: Preset, phantom: StudyPhantom, counts: float,
 
 def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path, montage: bool = False) -> dict:
     """Simulate, reconstruct and write one study into ``study_dir`` (atomically); returns its csv row."""
-    torch.set_num_threads(1)
     study_rng = np.random.default_rng([seed, 2, plan.index])
     anatomy = patient_anatomy(plan, seed)
     uptake = study_uptake(preset, plan, seed, study_rng)
@@ -353,24 +352,11 @@ def _synthesize_locked(preset: Preset, out: Path, seed: int, workers: int, monta
     todo = [plan for plan in plans if not (out / plan.study_id).is_dir()]
     if todo:
         check_patients_fit(preset, plans, seed)
-    threads = torch.get_num_threads()  # each study runs on one thread (bit-identical results)
     with Progress(TextColumn(f"synthesizing {preset.name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), disable=not progress) as bar:
         task = bar.add_task("studies", total=len(plans), completed=len(plans) - len(todo))
-        try:
-            if workers <= 1:
-                for plan in todo:
-                    synthesize_study(preset, plan, seed, out / plan.study_id, montage)
-                    bar.advance(task)
-            else:
-                with ProcessPoolExecutor(max_workers=workers) as pool:
-                    futures = [pool.submit(synthesize_study, preset, plan, seed, out / plan.study_id, montage)
-                               for plan in todo]
-                    for future in as_completed(futures):
-                        future.result()
-                        bar.advance(task)
-        finally:
-            torch.set_num_threads(threads)
+        map_jobs(synthesize_study, [(preset, plan, seed, out / plan.study_id, montage) for plan in todo], workers,
+                 lambda: bar.advance(task))  # each study on one thread: bit-identical results
     rows = [study_row(plan, out / plan.study_id) for plan in plans]
     return write_csv_atomic(out / "studies.csv", rows)
 

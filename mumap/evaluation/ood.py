@@ -33,6 +33,7 @@ from scipy import ndimage
 from mumap.data import io
 from mumap.data.body import body_outline
 from mumap.evaluation.polar import find_lv, world_coordinates
+from mumap.utils.parallel import map_jobs
 
 FEATURES = {  # name: (what it measures (units), the smallest spread trusted — about its measurement's resolution)
     "body_area_max_mm2": ("largest axial cross-section of the body (mm²)", 2000.0),
@@ -94,6 +95,15 @@ def study_features(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm) -> dict[str, 
         "lv_rival_log_ratio": float(np.log(frame.rival_score / max(frame.score, 1e-3) + 1e-3)),
         "hot_outside_lv": float(image[far].max() / image[near].max()) if far.any() and image[near].max() > 0 else 0.0,
     }
+
+
+def file_features(path: Path) -> dict[str, float]:
+    """:func:`study_features` of a NIfTI image; errors name the file."""
+    image, voxel_zyx_mm, origin_zyx_mm = io.load_nifti(path)
+    try:
+        return study_features(image, voxel_zyx_mm, origin_zyx_mm)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
 
 
 def _extent(mask_yx: np.ndarray, axis: int, voxel_mm: float) -> float:
@@ -164,23 +174,17 @@ def fit_reference(training: Sequence[dict[str, float]], validation: Sequence[dic
     return OODReference(names, provisional.mean, provisional.std, float(threshold), len(training))
 
 
-def cohort_reference(root: str | Path, kind: str = "nac", progress: bool = True) -> OODReference:
+def cohort_reference(root: str | Path, kind: str = "nac", progress: bool = True, workers: int = 1) -> OODReference:
     """:func:`fit_reference` of a dataset: the features of its train split's ``kind`` images, the threshold from
-    its val split's (one :func:`~mumap.evaluation.polar.find_lv` per study: ≈ 10 s each on a CPU core)."""
+    its val split's (one :func:`~mumap.evaluation.polar.find_lv` per study: ≈ 10 s each on a CPU core; one study
+    per worker process at a time on ``workers`` processes)."""
     root = Path(root)
     rows = {split: io.read_split(root, split) for split in ("train", "val")}
-    features: dict[str, list[dict[str, float]]] = {"train": [], "val": []}
+    paths = [root / row[kind] for split in ("train", "val") for row in rows[split]]
     with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("training cohort's features (OOD reference)", total=sum(map(len, rows.values())))
-        for split, split_rows in rows.items():
-            for row in split_rows:
-                image, voxel_zyx_mm, origin_zyx_mm = io.load_nifti(root / row[kind])
-                try:
-                    features[split].append(study_features(image, voxel_zyx_mm, origin_zyx_mm))
-                except ValueError as err:
-                    raise ValueError(f"{root / row[kind]}: {err}") from err
-                bar.advance(task)
+        task = bar.add_task("training cohort's features (OOD reference)", total=len(paths))
+        features = map_jobs(file_features, [(path,) for path in paths], workers, lambda: bar.advance(task))
     try:
-        return fit_reference(features["train"], features["val"])
+        return fit_reference(features[:len(rows["train"])], features[len(rows["train"]):])
     except ValueError as err:
         raise ValueError(f"{root / 'studies.csv'}: {err}") from err

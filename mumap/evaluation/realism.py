@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,8 +40,9 @@ from mumap.evaluation.metrics import pearson_r, pixel_differences, segment_ape
 from mumap.evaluation.polar import find_lv, polar_map, segment_scores
 from mumap.evaluation.report import POLAR_SIZE
 from mumap.spect.geometry import ImageGrid
-from mumap.spect.prac import PRAC_BACKENDS, check_prac_backend, prac_backend
+from mumap.spect.prac import PRAC_BACKENDS, check_prac_backend, shared_prac_backend
 from mumap.utils.atomic import write_csv_atomic, write_text_atomic
+from mumap.utils.parallel import map_jobs
 from mumap.utils.plotting import save_figure
 
 PAPER_NAC = {"nac_segment_ape": (7.264, 5.481), "nac_pixel_distance": (8.559, 7.665), "nac_r_segments": 0.79,
@@ -60,12 +62,12 @@ def lv_mass_g(segments: np.ndarray, voxel_zyx_mm: Sequence[float]) -> float:
     return float((segments > 0).sum() * np.prod(voxel_zyx_mm) / 1000.0 * MYOCARDIUM_G_PER_ML)
 
 
-def study_realism(root: Path, row: dict, preset_grid: ImageGrid, pracs: dict, ctac_source: str = "prac",
+def study_realism(root: Path, row: dict, preset_grid: ImageGrid, ctac_source: str = "prac",
                   prac_backend_name: str = "native") -> dict:
     """Polar maps of nAC and CTAC and the per-study figures of one cohort study. CTAC is PRAC of the nAC image
-    with the study's μ-map (``prac``, as the evaluation and the paper make it; by ``prac_backend_name``, cached
-    per grid in ``pracs``) or the simulator's own reconstruction from the raw data with attenuation and TEW
-    scatter correction (``simulator``), which tells what PRAC adds to the differences."""
+    with the study's μ-map (``prac``, as the evaluation and the paper make it; by ``prac_backend_name``) or the
+    simulator's own reconstruction from the raw data with attenuation and TEW scatter correction
+    (``simulator``), which tells what PRAC adds to the differences."""
     if ctac_source not in CTAC_SOURCES:
         raise ValueError(f"unknown CTAC source {ctac_source!r}: choose one of {', '.join(CTAC_SOURCES)}")
     nac, voxel_zyx_mm, origin_zyx_mm = io.load_nifti(root / row["nac"])
@@ -75,9 +77,7 @@ def study_realism(root: Path, row: dict, preset_grid: ImageGrid, pracs: dict, ct
     else:
         mu = io.load_nifti(root / row["mumap"])[0]
         grid = ImageGrid(nac.shape, tuple(float(v) for v in voxel_zyx_mm))
-        if grid not in pracs:
-            pracs[grid] = prac_backend(prac_backend_name, grid)
-        ctac = pracs[grid](nac, mu).numpy()
+        ctac = shared_prac_backend(prac_backend_name, grid)(nac, mu).numpy()
     frame = find_lv(ctac, voxel_zyx_mm, origin_zyx_mm)
     maps = {name: polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, POLAR_SIZE)
             for name, image in (("nAC", nac), ("CTAC", ctac))}
@@ -207,9 +207,10 @@ def _maybe(entry: dict | None) -> str:
 
 
 def realism_report(root: str | Path, out: str | Path | None = None, max_studies: int | None = None,
-                   progress: bool = True, ctac_source: str = "prac", prac_backend_name: str = "native") -> dict:
+                   progress: bool = True, ctac_source: str = "prac", prac_backend_name: str = "native",
+                   workers: int = 1) -> dict:
     """Compute the calibration report of the cohort at ``root`` into ``out`` (default ``<root>/realism``); PRAC
-    by ``prac_backend_name``."""
+    by ``prac_backend_name``; one study per worker process at a time (:func:`~mumap.utils.parallel.map_jobs`)."""
     check_prac_backend(prac_backend_name)
     root = Path(root)
     out = Path(out) if out else root / "realism"
@@ -221,12 +222,10 @@ def realism_report(root: str | Path, out: str | Path | None = None, max_studies:
                          f"{', '.join(PRESETS)}), found preset {meta.get('preset')!r}")
     preset_grid = PRESETS[meta["preset"]].grid
     rows = io.read_studies(root / "studies.csv")[:max_studies]
-    results, pracs = [], {}
     with Progress(disable=not progress) as bar:
         task = bar.add_task("realism", total=len(rows))
-        for row in rows:
-            results.append(study_realism(root, row, preset_grid, pracs, ctac_source, prac_backend_name))
-            bar.advance(task)
+        results = map_jobs(study_realism, [(root, row, preset_grid, ctac_source, prac_backend_name) for row in rows],
+                           workers, lambda: bar.advance(task))
     values = pooled(results)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "realism.json", json.dumps(values, indent=1))
@@ -258,9 +257,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
                              "simulator's AC + scatter-corrected reconstruction from the raw data")
     parser.add_argument("--prac-backend", choices=PRAC_BACKENDS, default="native",
                         help="who runs PRAC: native (mumap, default), stir (make stir) or pytomography")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="worker processes, one study and one core each (default: every core)")
     args = parser.parse_args(argv)
     values = realism_report(args.cohort, args.out, args.max_studies, ctac_source=args.ctac,
-                            prac_backend_name=args.prac_backend)
+                            prac_backend_name=args.prac_backend, workers=args.workers)
     print(summary_table(values))
     return values
 

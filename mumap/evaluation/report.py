@@ -44,12 +44,13 @@ from mumap.evaluation.metrics import auroc, pearson_r, pixel_differences, pixel_
 from mumap.evaluation.ood import OODReference, cohort_reference, study_features
 from mumap.evaluation.polar import lv_frame, lv_pose, polar_map, segment_scores
 from mumap.spect.geometry import ImageGrid
-from mumap.spect.prac import check_prac_backend, prac_backend
+from mumap.spect.prac import check_prac_backend, shared_prac_backend
 from mumap.training.checkpoints import load_module
 from mumap.training.metrics import nmae
 from mumap.training.modules import MuMapModule
 from mumap.training.uncertainty import MC_PASSES, dropout_layers, mc_dropout_std, normalised_uncertainty
 from mumap.utils.atomic import atomic_path, write_csv_atomic, write_text_atomic
+from mumap.utils.parallel import map_jobs
 from mumap.utils.plotting import save_figure
 
 METHODS = ("DLAC", "nAC", "uniform AC")  # each compared with CTAC
@@ -60,11 +61,11 @@ POLAR_SIZE = 512  # the paper's polar grid (Fig. 7)
 FIGURES = ("fig4_mu_map", "fig5_polar_maps", "fig6_bland_altman", "fig7_correlation", "fig8_uncertainty_error")
 
 
-def evaluate_study(root: Path, row: dict, module: MuMapModule, pracs: dict, given_frame: dict | None = None,
+def evaluate_study(root: Path, row: dict, module: MuMapModule, given_frame: dict | None = None,
                    passes: int = MC_PASSES, ood: OODReference | None = None, prac_backend_name: str = "native"
                    ) -> dict:
-    """All numbers and images of one study (see the module docstring); ``pracs`` caches the PRAC of
-    ``prac_backend_name`` (:func:`~mumap.spect.prac.prac_backend`) by grid; ``given_frame`` (``centre_xyz_mm``,
+    """All numbers and images of one study (see the module docstring), PRAC by ``prac_backend_name``
+    (:func:`~mumap.spect.prac.shared_prac_backend`); ``given_frame`` (``centre_xyz_mm``,
     ``long_axis``) is a reader's frame; ``passes``: Monte Carlo dropout passes for the study's uncertainty (0:
     none); ``ood``: the training cohort's reference, for the study's OOD score of its first input image."""
     start = time.perf_counter()
@@ -74,10 +75,7 @@ def evaluate_study(root: Path, row: dict, module: MuMapModule, pracs: dict, give
     _, bed = remove_bed(mu_ct.astype(np.float32), read_bed_mask(root, row))
     predicted = reinsert_bed(module.predict_mu_map(torch.from_numpy(inputs)).cpu().numpy(), bed)
     uniform = reinsert_bed(uniform_mu_map(nac), bed)
-    grid = ImageGrid(nac.shape, tuple(float(v) for v in voxel_zyx_mm))
-    if grid not in pracs:
-        pracs[grid] = prac_backend(prac_backend_name, grid)
-    prac = pracs[grid]
+    prac = shared_prac_backend(prac_backend_name, ImageGrid(nac.shape, tuple(float(v) for v in voxel_zyx_mm)))
     images = {"CTAC": prac(nac, mu_ct).numpy(), "DLAC": prac(nac, np.clip(predicted, 0, None)).numpy(), "nAC": nac,
               "uniform AC": prac(nac, uniform).numpy()}
     frame = lv_frame(images["CTAC"], voxel_zyx_mm, origin_zyx_mm, given_frame)
@@ -143,14 +141,15 @@ def summary_table(metrics: dict[str, float]) -> str:
 
 def write_report(run: str | Path, split: str = "test", checkpoint: str = "best", max_studies: int | None = None,
                  out: str | Path | None = None, progress: bool = True, lv_frames: str | Path | None = None,
-                 hard: str | Path | None = None, hard_split: str = "test", prac_backend_name: str = "native") -> dict:
+                 hard: str | Path | None = None, hard_split: str = "test", prac_backend_name: str = "native",
+                 workers: int = 1) -> dict:
     """Evaluate a run's checkpoint on a split into the report folder (default ``<run>/report-<split>``), and on
-    the ``hard_split`` of a ``hard`` cohort beside it (:func:`report_split`)."""
+    the ``hard_split`` of a ``hard`` cohort beside it (:func:`report_split`), on ``workers`` processes."""
     check_prac_backend(prac_backend_name)
     cfg, module, checkpoint_path = load_module(run, checkpoint)
     return report_split(cfg.data.root, module, split, out or Path(run) / f"report-{split}", max_studies,
                         f"{run}, checkpoint `{checkpoint_path}`", progress, lv_frames, hard, hard_split,
-                        prac_backend_name)
+                        prac_backend_name, workers)
 
 
 def read_lv_frames(path: str | Path) -> dict[str, dict]:
@@ -175,23 +174,22 @@ def read_lv_frames(path: str | Path) -> dict[str, dict]:
 
 def evaluate_studies(root: str | Path, module: MuMapModule, split: str, max_studies: int | None = None,
                      progress: bool = True, frames: dict[str, dict] | None = None, passes: int = MC_PASSES,
-                     ood: OODReference | None = None, prac_backend_name: str = "native") -> list[dict]:
+                     ood: OODReference | None = None, prac_backend_name: str = "native", workers: int = 1
+                     ) -> list[dict]:
     """:func:`evaluate_study` of every study of a split (at most ``max_studies``), with a progress bar; the
-    uncertainty only where the generator has dropout; PRAC by ``prac_backend_name``."""
+    uncertainty only where the generator has dropout; PRAC by ``prac_backend_name``; one study per worker process
+    at a time, each on one torch thread (:func:`~mumap.utils.parallel.map_jobs`: the same numbers for any
+    ``workers``)."""
     root = Path(root)
     rows = io.read_split(root, split, max_studies)
     if not rows:
         raise ValueError(f"{root / 'studies.csv'}: no study in split {split!r}")
     passes = passes if dropout_layers(module.generator) else 0
     module.eval()
-    results, pracs = [], {}
+    jobs = [(root, row, module, (frames or {}).get(row["id"]), passes, ood, prac_backend_name) for row in rows]
     with Progress(disable=not progress) as bar:
         task = bar.add_task(f"evaluating {root.name}/{split}", total=len(rows))
-        for row in rows:
-            results.append(evaluate_study(root, row, module, pracs, (frames or {}).get(row["id"]), passes, ood,
-                                          prac_backend_name))
-            bar.advance(task)
-    return results
+        return map_jobs(evaluate_study, jobs, workers, lambda: bar.advance(task))
 
 
 def split_metrics(results: list[dict]) -> dict:
@@ -213,21 +211,22 @@ def split_metrics(results: list[dict]) -> dict:
 def report_split(root: str | Path, module: MuMapModule, split: str, out: str | Path,
                  max_studies: int | None = None, source: str = "", progress: bool = True,
                  lv_frames: str | Path | None = None, hard: str | Path | None = None, hard_split: str = "test",
-                 prac_backend_name: str = "native") -> dict:
+                 prac_backend_name: str = "native", workers: int = 1) -> dict:
     """Evaluate ``module`` on a split of the dataset at ``root`` and write the report folder ``out``:
     ``metrics.json``, ``studies.csv``, ``polar/<study>.npz``, ``fig4…fig8`` PNGs and ``summary.md``. With
     ``hard`` (a cohort root, e.g. of the ``hard`` preset), its ``hard_split`` too: ``hard/studies.csv``,
     ``hard/polar/``, its metrics under ``hard`` in ``metrics.json``, its studies in Fig. 8, and its table beside
-    the split's in ``summary.md``. PRAC by ``prac_backend_name`` (native, stir or pytomography)."""
+    the split's in ``summary.md``. PRAC by ``prac_backend_name`` (native, stir or pytomography); one study per
+    worker process at a time on ``workers`` processes."""
     check_prac_backend(prac_backend_name)
     root, out = Path(root), Path(out)
     frames = read_lv_frames(lv_frames) if lv_frames else {}
-    ood = cohort_reference(root, module.hparams.inputs[0], progress) if hard else None
+    ood = cohort_reference(root, module.hparams.inputs[0], progress, workers) if hard else None
     groups = {split: evaluate_studies(root, module, split, max_studies, progress, frames, ood=ood,
-                                      prac_backend_name=prac_backend_name)}
+                                      prac_backend_name=prac_backend_name, workers=workers)}
     if hard:
         groups["hard"] = evaluate_studies(hard, module, hard_split, None, progress, ood=ood,
-                                          prac_backend_name=prac_backend_name)
+                                          prac_backend_name=prac_backend_name, workers=workers)
     metrics = split_metrics(groups[split])
     for name, results in groups.items():
         folder = out if name == split else out / name

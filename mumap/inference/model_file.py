@@ -136,10 +136,11 @@ def _resolved(node: DictConfig | ListConfig) -> dict | list:
 
 
 def export_model(checkpoint: str | Path, out: str | Path, *, config: str | Path | None = None,
-                 data_root: str | Path | None = None, progress: bool = True) -> Path:
+                 data_root: str | Path | None = None, progress: bool = True, workers: int = 1) -> Path:
     """Write the model file of a training checkpoint. ``config`` defaults to the run's
     ``.hydra/config.yaml`` (:func:`~mumap.training.checkpoints.run_config`), ``data_root`` to its ``data.root``.
-    The OOD reference takes one LV fit per train and val study (≈ 10 s each on a CPU core; a progress bar)."""
+    The OOD reference takes one LV fit per train and val study (≈ 10 s each on a CPU core, on ``workers``
+    processes; a progress bar)."""
     checkpoint, out = Path(checkpoint), Path(out)
     if not checkpoint.is_file():
         raise ModelFileError(f"{checkpoint}: checkpoint not found")
@@ -162,7 +163,7 @@ def export_model(checkpoint: str | Path, out: str | Path, *, config: str | Path 
         raise ModelFileError(f"{root / 'dataset.json'}: no voxel_zyx_mm (a dataset of mumap < 0.2); build or import "
                              f"it again with this mumap (the image arrays come out identical)")
     try:
-        ood = cohort_reference(root, inputs[0], progress)
+        ood = cohort_reference(root, inputs[0], progress, workers)
     except ValueError as err:
         raise ModelFileError(str(err)) from err
     contract = InputContract(tuple(float(v) for v in facts["voxel_zyx_mm"]), tuple(inputs),

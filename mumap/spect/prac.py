@@ -9,6 +9,7 @@ mumap's own model (the default), by STIR or by PyTomography.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -91,6 +92,13 @@ def check_prac_backend(backend: str) -> None:
         from mumap.spect.pytomography_peer import pytomography
 
         pytomography()
+
+
+@functools.lru_cache(maxsize=4)
+def shared_prac_backend(backend: str, grid: ImageGrid) -> PRAC:
+    """:func:`prac_backend` with its defaults, built once per (backend, grid) in a process: the evaluation report
+    and the realism survey run PRAC on many studies of few grids, in a few worker processes."""
+    return prac_backend(backend, grid)
 
 
 def prac_backend(backend: str, grid: ImageGrid, template: Acquisition | None = None, *, n_iterations: int = 10,

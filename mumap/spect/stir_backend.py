@@ -42,6 +42,7 @@ import argparse
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,31 +61,48 @@ SPECTUB_MAX_SIGMAS = 2.0
 
 
 def stir() -> Any:
-    """STIR's Python module, quiet (verbosity 0); :class:`ImportError` with :data:`STIR_MISSING` if absent.
-
-    Import STIR only through this function: its shared library is compiled with ``-ffast-math``, and loading it
-    sets flush-to-zero and denormals-are-zero in the loading thread (GCC's ``crtfastmath.o`` constructor), which
-    would silently change every later float computation of the process — numpy's, torch's, mumap's own. The
-    floating-point environment is saved before the import and restored after it.
-    """
-    with _floating_point_environment_kept():
-        try:
+    """STIR's Python module, set up once (:func:`_set_up`); :class:`ImportError` with :data:`STIR_MISSING` if
+    absent. Import STIR only through this function: its shared library is compiled with ``-ffast-math``, and
+    loading it sets flush-to-zero and denormals-are-zero in the loading thread (GCC's ``crtfastmath.o``
+    constructor), which would silently change every later float computation of the process — numpy's, torch's,
+    mumap's own; the floating-point environment is saved before the import and restored after it."""
+    try:
+        with _floating_point_environment_kept():
             import stir as stir_module
-        except ImportError as err:
-            raise ImportError(STIR_MISSING) from err
-    stir_module.Verbosity.set(0)
+    except ImportError as err:
+        raise ImportError(STIR_MISSING) from err
+    _set_up(stir_module)
     return stir_module
+
+
+@functools.cache
+def _set_up(stir_module: Any) -> None:
+    """Quiet (verbosity 0), and STIR's thread count set once. STIR and torch share the OpenMP runtime; until
+    STIR's count has been set, STIR's own set-up code calls ``set_num_threads(0)``, which resets OpenMP to STIR's
+    default (90 % of the cores) in the middle of work sized for the current count: after
+    ``torch.set_num_threads(1)`` (a worker process, :func:`~mumap.utils.parallel.map_jobs`) the Poisson
+    objective's set-up then crashed (a segmentation fault, STIR 6.5.0). The count is set ≥ 2 (below that STIR
+    prints a warning), then the process's own count, torch's, is put back."""
+    threads = torch.get_num_threads()
+    stir_module.set_num_threads(max(threads, 2))
+    torch.set_num_threads(threads)
+    stir_module.Verbosity.set(0)
+
+
+@functools.cache
+def _libm() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("m")
+    return ctypes.CDLL(name) if name else None
 
 
 @contextlib.contextmanager
 def _floating_point_environment_kept() -> Iterator[None]:
     """Restore the C floating-point environment (``fegetenv``/``fesetenv`` of libm) on leaving; a no-op where
     there is no libm to call."""
-    name = ctypes.util.find_library("m")
-    if name is None:
+    libm = _libm()
+    if libm is None:
         yield
         return
-    libm = ctypes.CDLL(name)
     environment = ctypes.create_string_buffer(256)  # ≥ sizeof(fenv_t) on every ABI (32 bytes on x86-64 glibc)
     libm.fegetenv(environment)
     try:

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from mumap.data.body import TISSUE_MU_MIN
 from mumap.data.phantom import Patient, anatomy_from_dict, lv_segment_map
 from mumap.data.synthesize import PRESETS, StudyPlan, plan_cohort, synthesize, synthesize_study
 from mumap.spect.attenuation import MU_140KEV
+from mumap.utils.parallel import map_jobs
 from tests.helpers import cohort_digest, kill_when
 
 TINY = PRESETS["tiny"]
@@ -201,9 +201,7 @@ def wall_ratios(tmp_path_factory) -> dict[str, dict[str, list[float]]]:
     """Per sex and wall: (nAC wall / nAC myocardium) ÷ (CTAC wall / CTAC myocardium), one value per study."""
     root = tmp_path_factory.mktemp("artefacts")
     plans = [StudyPlan(i, f"S{i:04d}", p, "stress", "train") for i, p in enumerate(MEN + WOMEN)]
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        list(pool.map(synthesize_study, [ARTEFACT_PRESET] * len(plans), plans, [11] * len(plans),
-                      [root / p.study_id for p in plans]))
+    map_jobs(synthesize_study, [(ARTEFACT_PRESET, plan, 11, root / plan.study_id) for plan in plans], workers=2)
     ratios: dict[str, dict[str, list[float]]] = {"M": {w: [] for w in WALLS}, "F": {w: [] for w in WALLS}}
     for plan in plans:
         truth = json.loads((root / plan.study_id / "truth.json").read_text())

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from mumap.data import io
 from mumap.evaluation import report
+from mumap.training.checkpoints import load_module
 from tests.helpers import require_stir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,11 +68,16 @@ def test_a_hard_cohort_is_reported_beside_the_split(smoke_run, tmp_path):
     root = Path(OmegaConf.load(smoke_run / ".hydra" / "config.yaml").data.root)
     out = tmp_path / "report"
     # the test split again as the "hard" cohort: the same studies must get the same OOD scores (AUROC 0.5)
-    metrics = report.write_report(smoke_run, "test", out=out, progress=False, hard=root)
+    metrics = report.write_report(smoke_run, "test", out=out, progress=False, hard=root, workers=2)
     tests = io.read_split(root, "test")
     assert metrics["studies"] == metrics["hard"]["studies"] == len(tests)
     hard_rows = {row["id"]: row for row in csv.DictReader((out / "hard" / "studies.csv").open())}
     rows = list(csv.DictReader((out / "studies.csv").open()))
+    # two worker processes give the numbers this process gives alone
+    alone = report.evaluate_studies(root, load_module(smoke_run, "best")[1], "test", max_studies=1, progress=False,
+                                    workers=1)[0]["row"]
+    for key in ("nmae", "ape DLAC", "pixel nAC", "r uniform AC", "uncertainty", "lv_score"):
+        assert float(rows[0][key]) == pytest.approx(alone[key], rel=1e-6), key
     for row in rows:
         assert float(row["ood_score"]) == pytest.approx(float(hard_rows[row["id"]]["ood_score"]))
         assert float(row["nmae"]) == pytest.approx(float(hard_rows[row["id"]]["nmae"]))

@@ -37,6 +37,18 @@ def test_importing_stir_through_the_backend_keeps_subnormal_floats(importer, sur
     assert np.array([1e-310])[0] * 1.0 > 0 and np.float32(1e-40) * np.float32(1) > 0  # here too, STIR loaded
 
 
+def test_stir_runs_after_torch_is_set_to_one_thread():
+    """STIR and torch share OpenMP; STIR reset it inside its objective's set-up (to its default count) until its
+    own count had been set once, and crashed there after torch.set_num_threads(1), as in a worker process."""
+    code = ("import torch; torch.set_num_threads(1); from mumap.spect.geometry import ImageGrid; "
+            "from mumap.data.phantom import thorax_phantom; from mumap.spect.stir_backend import stir_prac; "
+            "grid = ImageGrid((12, 24, 24), (9.6, 9.6, 9.6)); activity, mu = thorax_phantom(grid); "
+            "print(float(stir_prac(activity, mu, grid, n_iterations=1).sum()) > 0, torch.get_num_threads())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["True", "1"]  # and the process keeps the one thread it chose
+
+
 def _linear_collimator(acquisition: Acquisition) -> Acquisition:
     """No intrinsic blur: mumap's σ(t) = d(l_e + t)/l_e/2.355 is then exactly SPECTUB's linear model."""
     return replace(acquisition, collimator=replace(acquisition.collimator, intrinsic_fwhm_cm=0.0))
