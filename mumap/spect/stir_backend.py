@@ -31,7 +31,9 @@ off-centre attenuating slab in ``tests/spect/test_stir_backend.py``):
   over each bin and truncates it at 2σ (its ``maximum number of sigmas``, not settable from Python), mumap
   samples it at the pixel centres untruncated: thorax projections differ by ≈ 2 % with the PSF, ≈ 1 % without.
   The cut-off is not what is left: set to 3–5σ through an OSMAPOSL parameter file, the thorax difference grows
-  to 2.4 %; fitting the line over other depth ranges (15–45, 20–40 cm) moves it by < 0.1 %.
+  to 2.4 %; fitting the line over other depth ranges (15–45, 20–40 cm) moves it by < 0.1 %. The difference
+  depends on the grid (``scripts/stir_agreement.py``): 1.4 % with attenuation and PSF on the cohorts' 6.4 mm
+  grid, on which the evaluation runs PRAC, 1.8–2.2 % on coarser grids or axial crops of the thorax.
 * **OSEM** (:func:`osem_on_objective`). Subset k holds views k, k + n, … (as :func:`mumap.spect.osem.osem`),
   per-subset sensitivities, an initial image of ones; STIR's objective function does the projections.
 """

@@ -13,6 +13,7 @@ import torch
 
 from mumap.bench.spect import inside_orbit, rel_diff
 from mumap.data.phantom import thorax_phantom
+from mumap.data.synthesize import PRESETS
 from mumap.spect import interfile, stir_backend
 from mumap.spect.geometry import Acquisition, Collimator, ImageGrid
 from mumap.spect.prac import prac, prac_projector
@@ -128,6 +129,19 @@ def test_thorax_projections_match_native(attenuation, psf, tolerance):
         native = native.with_attenuation(mu)
     ours = stir_backend.STIRProjector(SMALL_GRID, acquisition, mu=mu if attenuation else None, psf=psf)
     assert rel_diff(ours.forward(activity), native.forward(activity)) <= tolerance
+
+
+def test_thorax_projections_match_native_on_the_cohort_grid():
+    """The quick and hard cohorts' 80×80×40 grid of 6.4 mm, on which the evaluation runs PRAC, with attenuation and
+    PSF: measured 0.014 (the issue's target, 2 %). ``scripts/stir_agreement.py`` measures other grids: 1.8–2.2 %
+    on the 9.6 mm grid above and on crops of the thorax (10–15 cm axially), where the response models' difference
+    (PSF alone: 1.1 % here, 1.4–2.6 % there) weighs more."""
+    grid = PRESETS["quick"].grid
+    activity, mu = (torch.from_numpy(a) for a in thorax_phantom(grid))
+    acquisition = Acquisition.parallel_for(grid)
+    native = SPECTProjector(grid, acquisition, psf=True).with_attenuation(mu)
+    ours = stir_backend.STIRProjector(grid, acquisition, mu=mu, psf=True)
+    assert rel_diff(ours.forward(activity), native.forward(activity)) <= 0.02
 
 
 def test_mu_map_is_mirrored_for_spectub(monkeypatch):
