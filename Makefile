@@ -10,7 +10,7 @@
 #   make test-fast           the tests not marked slow (pytest -m "not slow"; make test runs them all)
 #   make stir                STIR's Python module (the optional PRAC backend) into .venv: the prebuilt
 #                            $(STIR_DIR)/stir-6.5.0-py<ver>-linux-x86_64.tgz if it matches this Python, else
-#                            $(STIR_DIR)/build-stir.sh (~10 min, cache in ~/.cache); STIR_DIR=<dir> to choose
+#                            $(STIR_DIR)/build-stir.sh (10-16 min, cache in ~/.cache); STIR_DIR=<dir> to choose
 #   make test / bench / lint (test and bench unpack a matching prebuilt STIR first when there is one, so
 #                            the STIR tests run; otherwise they skip)
 
