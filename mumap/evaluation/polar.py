@@ -25,6 +25,7 @@ are world (x, y, z) mm in the patient axes (x left, y posterior, z head), named 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 
@@ -174,9 +175,9 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, n_candidates: int
     """
     image = _normalised(image, "find_lv")
     with _single_thread():
-        fits = [fit_lv_shell(image, voxel_zyx_mm, origin_zyx_mm, centre, axis, roi_mm=roi_mm)
-                for centre in lv_candidates(image, voxel_zyx_mm, origin_zyx_mm, n_candidates)
-                for axis in initial_axes()]
+        centres = lv_candidates(image, voxel_zyx_mm, origin_zyx_mm, n_candidates)
+        fits = fit_lv_shell(image, voxel_zyx_mm, origin_zyx_mm,
+                            [(centre, axis) for centre in centres for axis in initial_axes()], roi_mm=roi_mm)
     best = refine_pose(image, max(fits, key=lambda fit: fit.score), voxel_zyx_mm, origin_zyx_mm)
     rivals = [fit.score for fit in fits if np.linalg.norm(np.subtract(fit.centre_xyz_mm, best.centre_xyz_mm))
               >= RIVAL_DISTANCE_MM]
@@ -242,7 +243,7 @@ def reader_frame(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, centre_xyz_mm, 
     centre, axis = lv_pose(centre_xyz_mm, long_axis)
     image = _normalised(image, "reader_frame")
     with _single_thread():
-        frame = fit_lv_shell(image, voxel_zyx_mm, origin_zyx_mm, centre, axis, fit_pose=False)
+        [frame] = fit_lv_shell(image, voxel_zyx_mm, origin_zyx_mm, [(centre, axis)], fit_pose=False)
     return replace(frame, source="reader")
 
 
@@ -318,125 +319,150 @@ def lv_candidates(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, n: int) -> lis
             for index in indices]
 
 
-def fit_lv_shell(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, cavity_centre_xyz_mm: np.ndarray, axis: np.ndarray, *,
-                 roi_mm: float = 60.0, steps: int = 150, fit_pose: bool = True) -> LVFrame:
-    """Least-squares fit of a truncated ellipsoidal shell to ``image`` near ``cavity_centre_xyz_mm``.
+def fit_lv_shell(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, starts: Sequence[tuple[np.ndarray, np.ndarray]], *,
+                 roi_mm: float = 60.0, steps: int = 150, fit_pose: bool = True) -> list[LVFrame]:
+    """Least-squares fits of a truncated ellipsoidal shell to ``image``, one per start ``(cavity_centre_xyz_mm,
+    axis)``, over the voxels within ``roi_mm`` of that start's cavity centre.
 
     ``shell`` is 1 between an outer ellipsoid (semi-axes long, short) and an inner one (wall thickness
     less) on the apex side of the base plane, with logistic edges (width ≈ the reconstruction's
     resolution). The image is modelled as the shell times a smoothly varying wall activity (linear
     along the axis, second-order harmonics around it: perfusion defects and attenuation change the
     wall's counts, not its shape) plus a constant; those amplitudes are solved in closed form, the pose
-    (centre, axis, started at ``axis``) and size by Adam on the fraction of variance left unexplained,
-    over the voxels within ``roi_mm`` of the cavity centre. The apex is the closed end: the model's
-    asymmetry fixes the axis's sign. With ``fit_pose=False`` the pose is held: ``cavity_centre_xyz_mm`` is
-    the ellipsoid's centre and ``axis`` its long axis (a frame given by a reader), only size and base are fitted.
+    (centre, axis, started at ``axis``) and size by Adam on the fraction of variance left unexplained.
+    The apex is the closed end: the model's asymmetry fixes the axis's sign. With ``fit_pose=False`` the pose
+    is held: ``cavity_centre_xyz_mm`` is the ellipsoid's centre and ``axis`` its long axis (a frame given by a
+    reader), only size and base are fitted.
+
+    The fits are independent but run as one batch ``[fit, voxel]`` (each fit's voxels padded to the largest
+    region with zero weight, one Adam over all): the same result as fitting one start after the other, a
+    fraction of the time — a single fit is thousands of tiny tensor operations.
     """
     points = world_coordinates(image.shape, voxel_zyx_mm, origin_zyx_mm).reshape(-1, 3)
-    near = np.linalg.norm(points - cavity_centre_xyz_mm, axis=1) < roi_mm
-    p = torch.from_numpy(points[near] - cavity_centre_xyz_mm)
-    v = torch.from_numpy(image.reshape(-1)[near].astype(np.float64))
+    centres = np.array([centre for centre, _ in starts], np.float64)  # [B, 3]
+    near = [np.flatnonzero(np.linalg.norm(points - centre, axis=1) < roi_mm) for centre in centres]
+    if not all(len(inside) for inside in near):
+        raise ValueError(f"an LV centre lies farther than {roi_mm} mm from every voxel of the image")
+    n = max(len(inside) for inside in near)
+    index = np.stack([np.pad(inside, (0, n - len(inside)), mode="edge") for inside in near])  # [B, N]
+    mask = torch.from_numpy(np.arange(n)[None] < np.array([len(inside) for inside in near])[:, None]).double()
+    p_t = torch.from_numpy(points[index] - centres[:, None]).transpose(1, 2).contiguous()  # [B, 3, N]
+    v = torch.from_numpy(image.reshape(-1)[index].astype(np.float64))  # [B, N]
     edge_mm = 0.5 * max(voxel_zyx_mm) + 2.0
 
     long, short, wall = PRIOR_SIZE_MM
-    start = torch.tensor(axis / np.linalg.norm(axis), dtype=torch.float64)
+    start = torch.tensor(np.array([axis / np.linalg.norm(axis) for _, axis in starts]), dtype=torch.float64)
     # the candidate is the cavity's middle, ≈ 0.35 long semi-axes apical of the ellipsoid centre
     centre = (-0.35 * long * start if fit_pose else torch.zeros_like(start)).clone().requires_grad_(fit_pose)
     direction = start.clone().requires_grad_(fit_pose)
-    size = torch.tensor([_unbound(x, b) for x, b in zip((long, short, wall), SIZE_BOUNDS_MM, strict=True)],
-                        dtype=torch.float64, requires_grad=True)
-    base = torch.tensor(_unbound(0.3, BASE_FRACTION_BOUNDS), dtype=torch.float64, requires_grad=True)
+    size = torch.tensor([[_unbound(x, b) for x, b in zip((long, short, wall), SIZE_BOUNDS_MM, strict=True)]]
+                        * len(starts), dtype=torch.float64, requires_grad=True)
+    base = torch.full((len(starts),), _unbound(0.3, BASE_FRACTION_BOUNDS), dtype=torch.float64, requires_grad=True)
+    size_low, size_high = (torch.tensor(b, dtype=torch.float64) for b in zip(*SIZE_BOUNDS_MM, strict=True))
     pose = [{"params": [centre], "lr": 1.0}, {"params": [direction], "lr": 0.02}] if fit_pose else []
     optimiser = torch.optim.Adam([*pose, {"params": [size, base], "lr": 0.05}])
 
-    def explained() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        u = direction / direction.norm()
-        (l_out, s_out, w), fraction = _bound(size, SIZE_BOUNDS_MM), _bound(base, BASE_FRACTION_BOUNDS)
-        rel = p - centre
-        shell = _shell(rel, u, l_out, s_out, w, -fraction * l_out, edge_mm)
+    def model() -> tuple[torch.Tensor, ...]:
+        """Per fit: the shell's design matrix ``[B, 7, N]``, the points' position along the unit axis and
+        distance from it (mm, ``[B, N]`` each), the axis and (outer long, outer short, wall, base position) mm."""
+        u = direction / direction.norm(dim=1, keepdim=True)
+        l_out, s_out, w = (size_low + (size_high - size_low) * torch.sigmoid(size)).unbind(dim=1)
+        b = -_bound(base, BASE_FRACTION_BOUNDS) * l_out
         first = _anterior_torch(u)
-        along, e1, e2 = rel @ u, rel @ first, rel @ torch.linalg.cross(u, first)
+        frame = torch.stack([u, first, torch.linalg.cross(u, first)], dim=1)  # [B, 3, 3]: orthonormal rows
+        along, e1, e2 = (frame @ (p_t - centre[..., None])).unbind(dim=1)
         across = torch.sqrt(e1**2 + e2**2 + 1e-6)
+        shell = _shell(along, across, l_out, s_out, w, b, edge_mm)
         cos, sin = e1 / across, e2 / across
-        terms = torch.stack([shell, shell * along / l_out, shell * cos, shell * sin, shell * (cos**2 - sin**2),
-                             shell * 2 * cos * sin, torch.ones_like(shell)], dim=1)
-        r2, residual = _r_squared(terms, v, weight)
-        return r2, _r_squared(terms[:, [0, -1]], v, weight)[0], residual, u, torch.stack([l_out, s_out, w,
-                                                                                             -fraction * l_out])
+        terms = torch.stack([shell, shell * along / l_out[:, None], shell * cos, shell * sin,
+                             shell * (cos**2 - sin**2), shell * 2 * cos * sin, torch.ones_like(shell)], dim=1)
+        return terms, along, across, u, torch.stack([l_out, s_out, w, b], dim=1)
 
-    weight = torch.ones_like(v)
+    weight = mask
     for step in range(steps):
         optimiser.zero_grad()
-        r2, _, residual, _, _ = explained()
-        (-r2).backward()
+        r2, residual = _r_squared(model()[0], v, weight)
+        (-r2.sum()).backward()
         optimiser.step()
         if step % 25 == 24:
-            weight = _robust_weights(residual.detach(), v)
+            weight = _robust_weights(residual.detach(), v, mask)
     with torch.no_grad():
-        _, r2, _, u, (l_out, s_out, w, b) = explained()
-        rel = p - centre
-        shell, cavity = _shell(rel, u, l_out, s_out, w, b, edge_mm), _cavity(rel, u, l_out, s_out, w, b, edge_mm)
-        wall, cavity = shell > 0.5 * shell.max(), cavity > 0.5 * cavity.max()
-        contrast = 1.0 - v[cavity].mean() / v[wall].mean() if cavity.any() and wall.any() else torch.tensor(0.0)
-    u = u.numpy()
-    return LVFrame(tuple(float(c) for c in cavity_centre_xyz_mm + centre.detach().numpy()), tuple(float(c) for c in u),
-                   tuple(float(c) for c in anterior_direction(u)), float(l_out), float(s_out), float(w), float(b),
-                   float(torch.sqrt(r2.clamp(min=0))), float(contrast))
+        terms, along, across, u, dims = model()
+        r2 = _r_squared(terms[:, [0, -1]], v, weight)[0]
+        l_out, s_out, w, b = dims.unbind(dim=1)
+        shell = _shell(along, across, l_out, s_out, w, b, edge_mm) * mask
+        cavity = _cavity(along, across, l_out, s_out, w, b, edge_mm) * mask
+        inside_wall = shell > 0.5 * shell.amax(dim=1, keepdim=True)
+        inside_cavity = cavity > 0.5 * cavity.amax(dim=1, keepdim=True)
+    frames = []
+    for k, (cavity_centre, _) in enumerate(starts):
+        wall_k, cavity_k = inside_wall[k], inside_cavity[k]
+        contrast = float(1.0 - v[k][cavity_k].mean() / v[k][wall_k].mean()) if cavity_k.any() and wall_k.any() else 0.0
+        axis = u[k].numpy()
+        frames.append(LVFrame(tuple(float(c) for c in cavity_centre + centre[k].detach().numpy()),
+                              tuple(float(c) for c in axis), tuple(float(c) for c in anterior_direction(axis)),
+                              *(float(x) for x in dims[k]), float(torch.sqrt(r2[k].clamp(min=0))), contrast))
+    return frames
 
 
 def _anterior_torch(u: torch.Tensor) -> torch.Tensor:
-    anterior = torch.tensor([0.0, -1.0, 0.0], dtype=u.dtype) + u * u[1]
-    return anterior / anterior.norm()
+    """:func:`anterior_direction` of unit axes ``u [B, 3]``."""
+    anterior = torch.tensor([0.0, -1.0, 0.0], dtype=u.dtype) + u * u[:, 1:2]
+    return anterior / anterior.norm(dim=1, keepdim=True)
 
 
 def _r_squared(terms: torch.Tensor, values: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Share of the weighted variance of ``values [N]`` that a weighted least-squares fit by the columns
-    of ``terms [N, K]`` explains, and the fit's residuals."""
-    weighted = terms * weight[:, None]
-    normal = weighted.T @ terms
-    coefficients = torch.linalg.solve(normal + 1e-9 * torch.eye(len(normal), dtype=normal.dtype), weighted.T @ values)
-    residual = values - terms @ coefficients
-    mean = (weight * values).sum() / weight.sum()
-    return 1.0 - (weight * residual**2).sum() / (weight * (values - mean) ** 2).sum(), residual
+    """Per fit, the share of the weighted variance of ``values [B, N]`` that a weighted least-squares fit by the
+    rows of ``terms [B, K, N]`` explains ``[B]``, and the fit's residuals ``[B, N]``.
+
+    The coefficients are solved without gradient: at the least-squares optimum the derivative of the residual
+    sum of squares with respect to ``terms`` is its partial derivative with the coefficients held (the envelope
+    theorem), so back-propagating through the solve would only add work."""
+    with torch.no_grad():
+        weighted = terms * weight[:, None]
+        normal = weighted @ terms.transpose(1, 2)
+        eye = 1e-9 * torch.eye(normal.shape[-1], dtype=normal.dtype)
+        coefficients = torch.linalg.solve(normal + eye, weighted @ values[..., None])  # [B, K, 1]
+    residual = values - (coefficients.transpose(1, 2) @ terms)[:, 0]
+    mean = (weight * values).sum(dim=1, keepdim=True) / weight.sum(dim=1, keepdim=True)
+    return 1.0 - (weight * residual**2).sum(dim=1) / (weight * (values - mean) ** 2).sum(dim=1), residual
 
 
-def _robust_weights(residual: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Cauchy weights for counts above the model (scale: 30 % of the fitted maximum): hot neighbours the
-    shell cannot explain (stomach, liver touching the wall) stop pulling the fit."""
-    scale = 0.3 * (values - residual).max()
-    return 1.0 / (1.0 + (residual.clamp(min=0) / scale) ** 2)
+def _robust_weights(residual: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cauchy weights ``[B, N]`` for counts above the model (scale: 30 % of each fit's maximum over its own
+    voxels, ``mask``): hot neighbours the shell cannot explain (stomach, liver touching the wall) stop pulling
+    the fit."""
+    fitted = (values - residual).masked_fill(mask == 0, -torch.inf)
+    scale = 0.3 * fitted.amax(dim=1, keepdim=True)
+    return mask / (1.0 + (residual.clamp(min=0) / scale) ** 2)
 
 
-def _shell(rel: torch.Tensor, u: torch.Tensor, long, short, wall, base, edge_mm: float) -> torch.Tensor:
-    """Soft indicator of the truncated ellipsoidal shell at points ``rel [N, 3]`` (mm from its centre)."""
-    along, across = _axial(rel, u)
+def _shell(along: torch.Tensor, across: torch.Tensor, long, short, wall, base, edge_mm: float) -> torch.Tensor:
+    """Soft indicator ``[B, N]`` of truncated ellipsoidal shells at points ``along``, ``across`` their axes
+    (mm from their centres, ``[B, N]``); sizes ``[B]``."""
     return (_inside(along, across, long, short, edge_mm)
             * (1.0 - _inside(along, across, long - wall, short - wall, edge_mm))
-            * torch.sigmoid((along - base) / edge_mm))
+            * torch.sigmoid((along - base[:, None]) / edge_mm))
 
 
-def _cavity(rel: torch.Tensor, u: torch.Tensor, long, short, wall, base, edge_mm: float) -> torch.Tensor:
-    """Soft indicator of the cavity, one edge width clear of the wall."""
-    along, across = _axial(rel, u)
+def _cavity(along: torch.Tensor, across: torch.Tensor, long, short, wall, base, edge_mm: float) -> torch.Tensor:
+    """Soft indicator ``[B, N]`` of the cavities, one edge width clear of the wall."""
     clear = wall + edge_mm
-    return _inside(along, across, long - clear, short - clear, edge_mm) * torch.sigmoid((along - base) / edge_mm)
-
-
-def _axial(rel: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Position along the unit axis ``u`` and distance from it (mm) of points ``rel [N, 3]``."""
-    along = rel @ u
-    return along, torch.sqrt(((rel - along[:, None] * u) ** 2).sum(dim=1) + 1e-6)
+    return (_inside(along, across, long - clear, short - clear, edge_mm)
+            * torch.sigmoid((along - base[:, None]) / edge_mm))
 
 
 def _inside(along: torch.Tensor, across: torch.Tensor, long, short, edge_mm: float) -> torch.Tensor:
-    """Soft indicator of the ellipsoid (semi-axes ``long`` along the axis, ``short`` across), edge ≈ ``edge_mm``."""
+    """Soft indicator of ellipsoids (semi-axes ``long [B]`` along the axis, ``short [B]`` across), edge ≈
+    ``edge_mm``."""
+    long, short = long[:, None], short[:, None]
     radius = torch.sqrt((along / long) ** 2 + (across / short) ** 2)
     return torch.sigmoid((1.0 - radius) * short / edge_mm)
 
 
-def _bound(raw: torch.Tensor, bounds) -> torch.Tensor:
-    """Map unbounded parameters into ``bounds`` (one (low, high) pair, or one per element)."""
-    low, high = (torch.tensor(b, dtype=raw.dtype) for b in zip(*bounds, strict=True)) if raw.ndim else bounds
+def _bound(raw: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor:
+    """Map unbounded parameters into ``bounds`` (low, high)."""
+    low, high = bounds
     return low + (high - low) * torch.sigmoid(raw)
 
 

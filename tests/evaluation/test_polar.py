@@ -106,6 +106,27 @@ def test_reader_frame_keeps_the_given_pose_and_fits_the_size():
     assert scores.min() > 70.0
 
 
+def test_shell_fits_in_one_batch_are_the_fits_one_by_one():
+    """Starts whose regions hold different numbers of voxels (one on the grid's top slice): the padded batch
+    gives every start the fit it gets alone."""
+    image, voxel, origin, truth = _reconstruction_like(ANATOMIES[1], Uptake())
+    image = image / image.max()
+    top = np.array([*truth.centre_xyz_mm[:2], GRID.centres_mm(0)[-1]])
+    starts = [(np.asarray(truth.centre_xyz_mm), axis) for axis in polar.initial_axes()[:2]]
+    starts.append((top, polar.initial_axes()[0]))
+    together = polar.fit_lv_shell(image, voxel, origin, starts, steps=30)
+    alone = [polar.fit_lv_shell(image, voxel, origin, [start], steps=30)[0] for start in starts]
+    for batched, single in zip(together, alone, strict=True):
+        np.testing.assert_allclose(np.hstack(dataclasses.astuple(batched)[:-2]),
+                                   np.hstack(dataclasses.astuple(single)[:-2]), rtol=1e-9, atol=1e-9)
+    assert together[0].score > together[2].score  # the LV's fit beats the one started above the heart
+
+
+def test_reader_frame_far_outside_the_image_fails_clearly():
+    with pytest.raises(ValueError, match=r"farther than 60\.0 mm from every voxel"):
+        polar.reader_frame(np.ones((8, 8, 8)), (6.4,) * 3, (0.0,) * 3, (500.0, 0.0, 0.0), (1.0, 0.0, 0.0))
+
+
 @pytest.mark.parametrize(("centre", "axis", "message"), [((0, 0), (1, 0, 0), "3 finite numbers"),
                                                           ((0, 0, 0), (0, 0, 0), "zero vector")])
 def test_reader_frame_rejects_a_frame_that_is_not_one(centre, axis, message):
