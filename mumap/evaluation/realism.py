@@ -13,9 +13,11 @@ per study the (nAC wall / nAC myocardium) ÷ (CTAC wall / CTAC myocardium) of th
 wall in the phantom's true AHA segments — below 1 where nAC loses counts (breasts: anterior, women; diaphragm:
 inferior, men). Where the differences sit: the segment range (maximum − minimum score) of the studies without a
 defect, nAC and CTAC, beside clinical normal subjects' (:data:`CLINICAL_NORMAL_RANGE`), and the mean nAC − CTAC
-score per segment for women and men. Writes ``realism.md``, ``realism.json`` (pooled values under
-``nac_segment_ape``, ``nac_pixel_distance``, ``nac_r_segments``, ``nac_r_pixels``, ``scatter_fraction``,
-``lv_mass_g``, ``normal_segment_range_nac``, ``segment_difference_F``, …), ``studies.csv`` and the
+score per segment for women and men; and where the attenuation sits from the μ-map alone (the primaries'
+transmission per AHA segment averaged over the orbit, :func:`segment_transmission`). Writes ``realism.md``,
+``realism.json`` (pooled values under ``nac_segment_ape``, ``nac_pixel_distance``, ``nac_r_segments``,
+``nac_r_pixels``, ``scatter_fraction``, ``lv_mass_g``, ``normal_segment_range_nac``, ``segment_difference_F``,
+``transmission_F``, ``septal_lateral_transmission``, …), ``studies.csv`` and the
 Bland–Altman, pixel-correlation and mean-difference figures.
 
 It lives in ``evaluation``, not ``data``: it needs the polar maps, which sit above the data layer.
@@ -40,7 +42,7 @@ from mumap.evaluation.metrics import pearson_r, pixel_differences, segment_ape
 from mumap.evaluation.polar import find_lv, polar_map, segment_scores
 from mumap.evaluation.report import POLAR_SIZE
 from mumap.spect.geometry import ImageGrid
-from mumap.spect.prac import PRAC_BACKENDS, check_prac_backend, shared_prac_backend
+from mumap.spect.prac import PRAC_BACKENDS, check_prac_backend, prac_projector, shared_prac_backend
 from mumap.utils.atomic import write_csv_atomic, write_text_atomic
 from mumap.utils.parallel import map_jobs
 from mumap.utils.plotting import save_figure
@@ -52,6 +54,7 @@ PAPER_NAC = {"nac_segment_ape": (7.264, 5.481), "nac_pixel_distance": (8.559, 7.
 # Kluge R, Seese A, Sattler B, Knapp WH. Nuklearmedizin 1996;35(6):205–211.
 CLINICAL_NORMAL_RANGE = {"nAC": (35.8, 10.8), "CTAC": (20.9, 3.3)}
 WALLS = {"anterior": (1, 7, 13), "inferior": (4, 10, 15)}  # AHA segments
+SEPTAL, LATERAL = [1, 2, 7, 8, 13], [4, 5, 10, 11, 15]  # indices of AHA segments 2, 3, 8, 9, 14 and 5, 6, 11, 12, 16
 CTAC_SOURCES = ("prac", "simulator")  # PRAC of the nAC image, or the simulator's AC + SC reconstruction
 FRAME_OK = (10.0, 10.0)  # a right LV frame: long axis within 10°, centre within 10 mm of the phantom's LV
 
@@ -85,6 +88,7 @@ def study_realism(root: Path, row: dict, preset_grid: ImageGrid, ctac_source: st
     first, last = truth["slices"]
     segments = lv_segment_map(preset_grid, anatomy_from_dict(truth["anatomy"]))[first:last]
     myocardium = segments > 0
+    transmission = segment_transmission(io.load_nifti(root / row["mumap"])[0], segments, voxel_zyx_mm)
     walls = {}
     for wall, wall_segments in WALLS.items():
         inside = np.isin(segments, wall_segments)
@@ -108,7 +112,20 @@ def study_realism(root: Path, row: dict, preset_grid: ImageGrid, ctac_source: st
         "frame_ok": axis_error <= FRAME_OK[0] and centre_error <= FRAME_OK[1],
         "frame_score": frame.score, "frame_uncertain": frame.uncertain,
     }
-    return {"row": row_out, "maps": maps, "scores": scores}
+    row_out["septal_lateral_transmission"] = float(transmission[SEPTAL].mean() / transmission[LATERAL].mean())
+    return {"row": row_out, "maps": maps, "scores": scores, "transmission": transmission}
+
+
+def segment_transmission(mu: np.ndarray, segments: np.ndarray, voxel_zyx_mm: Sequence[float]) -> np.ndarray:
+    """Where attenuation sits, without reconstruction or polar maps: the primaries' transmission from each AHA
+    segment to the detector averaged over the orbit (:meth:`~mumap.spect.projector.SPECTProjector.mean_transmission`
+    along PRAC's parallel rays at the IQ·SPECT angles, no PSF) and over the segment's voxels, in % of the study's
+    best-transmitting segment: ``(17,)``, index 0 = segment 1. ``mu [z, y, x]`` (cm⁻¹) and the segment map
+    (:func:`~mumap.data.phantom.lv_segment_map`) share their grid."""
+    grid = ImageGrid(mu.shape, tuple(float(v) for v in voxel_zyx_mm))
+    mean = prac_projector(grid, psf=False, n_subsets=1).mean_transmission(mu).numpy()
+    per_segment = np.array([mean[segments == s].mean() for s in range(1, 18)])
+    return 100.0 * per_segment / per_segment.max()
 
 
 def _spread(values) -> dict[str, float]:
@@ -143,7 +160,8 @@ def pooled(results: list[dict]) -> dict:
     out["frames_wrong"] = sum(not row["frame_ok"] for row in rows)
     out["frames_wrong_flagged"] = sum(row["frame_uncertain"] and not row["frame_ok"] for row in rows)
     out["frames_right_flagged"] = sum(row["frame_uncertain"] and row["frame_ok"] for row in rows)
-    for key in ("scatter_fraction", "lv_mass_g", "lv_counts_nac", "bmi", "body_width_mm", "body_depth_mm"):
+    for key in ("scatter_fraction", "lv_mass_g", "lv_counts_nac", "bmi", "body_width_mm", "body_depth_mm",
+                "septal_lateral_transmission"):
         out[key] = _spread([row[key] for row in rows])
     normal = [row for row in rows if not row["defect"]]
     for name in ("nac", "ctac"):
@@ -154,6 +172,8 @@ def pooled(results: list[dict]) -> dict:
         out[f"segment_difference_{sex}"] = (np.mean([r["scores"]["nAC"] - r["scores"]["CTAC"] for r in results
                                                      if r["row"]["sex"] == sex], axis=0).round(2).tolist()
                                             if of_sex else None)
+        out[f"transmission_{sex}"] = (np.mean([r["transmission"] for r in results if r["row"]["sex"] == sex],
+                                              axis=0).round(1).tolist() if of_sex else None)
         out[f"lv_mass_g_{sex}"] = _spread([row["lv_mass_g"] for row in of_sex]) if of_sex else None
         for wall in WALLS:
             out[f"{wall}_wall_ratio_{sex}"] = _spread([row[f"{wall}_wall_ratio"] for row in of_sex]) if of_sex else None
@@ -199,6 +219,13 @@ def summary_table(values: dict) -> str:
     for sex, label in (("F", "women"), ("M", "men")):
         if values[f"segment_difference_{sex}"] is not None:
             lines.append(f"| {label} | " + " | ".join(f"{v:+.1f}" for v in values[f"segment_difference_{sex}"]) + " |")
+    lines += ["", "Where attenuation sits: the primaries' transmission from each AHA segment averaged over the orbit "
+              "(% of the study's best segment; from the μ-map alone), and septal / lateral (segments 2, 3, 8, 9, 14 "
+              f"/ 5, 6, 11, 12, 16): {_maybe(values['septal_lateral_transmission'])}", "",
+              "| | " + " | ".join(str(k) for k in range(1, 18)) + " |", "|---" * 18 + "|"]
+    for sex, label in (("F", "women"), ("M", "men")):
+        if values[f"transmission_{sex}"] is not None:
+            lines.append(f"| {label} | " + " | ".join(f"{v:.0f}" for v in values[f"transmission_{sex}"]) + " |")
     return "\n".join(lines)
 
 

@@ -197,6 +197,19 @@ class SPECTProjector:
         """``factor`` times the rays' path-length and pixel-area weight (in place)."""
         return factor if self._ray_weight is None else factor.mul_(self._ray_weight)
 
+    def mean_transmission(self, mu: Tensor | np.ndarray) -> Tensor:
+        """Per voxel, the transmission ``e^(−∫μ)`` from the voxel to the detector averaged over the orbit's views,
+        each ray weighted by how much the voxel contributes to it: ``A_μᵀ1 / Aᵀ1`` ``[nz, ny, nx]`` (1 where
+        nothing attenuates, 0 where no ray sees the voxel). Its reciprocal is Chang's first-order attenuation
+        correction factor (Chang, *IEEE TNS* 25:638, 1978); where a voxel's primaries are lost on their way out,
+        without any reconstruction. ``mu`` is ``[nz, ny, nx]`` in cm⁻¹; the projector must be attenuation-free."""
+        if self.mu is not None:
+            raise ValueError("mean_transmission needs an attenuation-free projector (it adds mu itself)")
+        ones = torch.ones(self.projection_shape, dtype=self.dtype, device=self.device)
+        seen = self.adjoint(ones)
+        attenuated = self.with_attenuation(mu).adjoint(ones)
+        return torch.where(seen > 0, attenuated / seen.clamp(min=torch.finfo(self.dtype).tiny), 0.0)
+
     def forward(self, image: Tensor | np.ndarray, subset: int | None = None) -> Tensor:
         """Project ``image [nz, ny, nx]`` → ``[n_views_in_subset, rows, columns]`` (all views if None)."""
         image = self.as_image(image, "image")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mumap.data.phantom import Anatomy, lv_segment_map, lv_shell_mass_g
-from mumap.evaluation.realism import lv_mass_g, main
+from mumap.evaluation.realism import lv_mass_g, main, segment_transmission
 from mumap.spect.geometry import ImageGrid
 
 
@@ -22,6 +22,23 @@ def test_lv_mass_is_the_volume_of_the_truncated_ellipsoidal_shell():
     mass = lv_mass_g(lv_segment_map(grid, anatomy), grid.voxel_zyx_mm)
     assert mass == pytest.approx(lv_shell_mass_g(*anatomy.lv_semi_axes_mm, anatomy.lv_wall_mm), rel=0.03)
     assert 100 < mass < 130  # the reference man's LV: 112 g
+
+
+def test_segment_transmission_follows_the_tissue_in_front_of_each_segment():
+    """Segments 1 and 2 at mirror positions in a 10 cm water cylinder: 1 on the left, where the orbit runs, 2 on
+    the right; no attenuation, every segment transmits alike."""
+    grid_shape, voxel = (4, 41, 41), (5.0, 5.0, 5.0)
+    centres = (np.arange(41) - 20) * 5.0
+    y, x = np.meshgrid(centres, centres, indexing="ij")
+    mu = np.broadcast_to(np.where(np.hypot(x, y) <= 100.0, 0.15, 0.0), grid_shape).astype(np.float32)
+    segments = np.zeros(grid_shape, np.int8)
+    segments[:, 20, 28], segments[:, 20, 12] = 1, 2
+    for k in range(3, 18):
+        segments[1, 20 + (k - 10), 20] = k
+    flat = segment_transmission(np.zeros_like(mu), segments, voxel)
+    np.testing.assert_allclose(flat, 100.0, rtol=1e-5)
+    attenuated = segment_transmission(mu, segments, voxel)
+    assert attenuated.max() == pytest.approx(100.0) and attenuated[1] < 0.8 * attenuated[0]
 
 
 def test_a_folder_that_is_no_cohort_is_refused_by_name(tmp_path):
@@ -68,6 +85,10 @@ def test_report_of_a_cohort(tiny_cohort, tmp_path, capsys):
     for sex in {r["sex"] for r in rows}:
         assert len(values[f"segment_difference_{sex}"]) == 17
         assert all(abs(v) < 100 for v in values[f"segment_difference_{sex}"])
+        transmission = values[f"transmission_{sex}"]
+        assert len(transmission) == 17 and max(transmission) <= 100.0 and min(transmission) > 20.0
+    assert 0.3 < values["septal_lateral_transmission"]["mean"] < 1.0  # the septum lies deeper than the free wall
+    assert "Where attenuation sits" in (out / "realism.md").read_text()
     assert (out / "difference.png").is_file()
     assert "![mean difference](difference.png)" in (out / "realism.md").read_text()
     printed = capsys.readouterr().out

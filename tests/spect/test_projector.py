@@ -166,6 +166,24 @@ def test_attenuation_of_a_central_source_in_a_water_cylinder():
     np.testing.assert_allclose(survival.numpy(), np.exp(-0.15 * 10.0), rtol=0.01)
 
 
+def test_mean_transmission_in_a_water_cylinder_is_the_orbit_average_of_the_path_lengths():
+    """A voxel 4 cm left of the axis of a 10 cm water cylinder: e^(−μ·L(θ)) averaged over the orbit's 34 views,
+    L(θ) the distance to the surface towards the detector at θ, n(θ) = (sin θ, −cos θ)."""
+    grid = ImageGrid((5, 101, 101), (2.5, 2.5, 2.5))
+    _, y, x = np.meshgrid(*(grid.centres_mm(i) for i in range(3)), indexing="ij")
+    mu = torch.from_numpy(0.15 * np.clip((100.0 - np.hypot(x, y)) / 2.5 + 0.5, 0.0, 1.0))
+    acquisition = Acquisition.parallel_for(grid)
+    transmission = SPECTProjector(grid, acquisition, psf=False, dtype=torch.float64).mean_transmission(mu)
+    theta = np.radians(acquisition.angles_deg)
+    along = 40.0 * np.sin(theta)  # the voxel (x = 40 mm, y = 0) projected on n(θ)
+    path_cm = (-along + np.sqrt(100.0**2 - 40.0**2 + along**2)) / 10.0
+    assert float(transmission[2, 50, 66]) == pytest.approx(np.exp(-0.15 * path_cm).mean(), rel=0.01)
+    assert float(transmission[2, 50, 50]) == pytest.approx(np.exp(-0.15 * 10.0), rel=0.01)
+    assert float(transmission[2, 50, 66]) > 1.2 * float(transmission[2, 50, 34])  # the orbit is on the left
+    with pytest.raises(ValueError, match="attenuation-free"):
+        SPECTProjector(grid, acquisition, psf=False).with_attenuation(mu).mean_transmission(mu)
+
+
 def test_smooth_object_counts_are_conserved_in_every_parallel_view(small_grid):
     x = smooth_random(small_grid, radius_voxels=19)
     projections = SPECTProjector(small_grid, Acquisition.parallel_for(small_grid), psf=False,
