@@ -358,7 +358,7 @@ def fit_lv_shell(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, starts: Sequenc
     size = torch.tensor([[_unbound(x, b) for x, b in zip((long, short, wall), SIZE_BOUNDS_MM, strict=True)]]
                         * len(starts), dtype=torch.float64, requires_grad=True)
     base = torch.full((len(starts),), _unbound(0.3, BASE_FRACTION_BOUNDS), dtype=torch.float64, requires_grad=True)
-    size_low, size_high = (torch.tensor(b, dtype=torch.float64) for b in zip(*SIZE_BOUNDS_MM, strict=True))
+    size_bounds = tuple(torch.tensor(b, dtype=torch.float64) for b in zip(*SIZE_BOUNDS_MM, strict=True))
     pose = [{"params": [centre], "lr": 1.0}, {"params": [direction], "lr": 0.02}] if fit_pose else []
     optimiser = torch.optim.Adam([*pose, {"params": [size, base], "lr": 0.05}])
 
@@ -366,7 +366,7 @@ def fit_lv_shell(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, starts: Sequenc
         """Per fit: the shell's design matrix ``[B, 7, N]``, the points' position along the unit axis and
         distance from it (mm, ``[B, N]`` each), the axis and (outer long, outer short, wall, base position) mm."""
         u = direction / direction.norm(dim=1, keepdim=True)
-        l_out, s_out, w = (size_low + (size_high - size_low) * torch.sigmoid(size)).unbind(dim=1)
+        l_out, s_out, w = _bound(size, size_bounds).unbind(dim=1)
         b = -_bound(base, BASE_FRACTION_BOUNDS) * l_out
         first = _anterior_torch(u)
         frame = torch.stack([u, first, torch.linalg.cross(u, first)], dim=1)  # [B, 3, 3]: orthonormal rows
@@ -460,8 +460,8 @@ def _inside(along: torch.Tensor, across: torch.Tensor, long, short, edge_mm: flo
     return torch.sigmoid((1.0 - radius) * short / edge_mm)
 
 
-def _bound(raw: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor:
-    """Map unbounded parameters into ``bounds`` (low, high)."""
+def _bound(raw: torch.Tensor, bounds) -> torch.Tensor:
+    """Map unbounded parameters into ``bounds`` (low, high): numbers, or tensors of one bound per element."""
     low, high = bounds
     return low + (high - low) * torch.sigmoid(raw)
 

@@ -54,7 +54,7 @@ PAPER_NAC = {"nac_segment_ape": (7.264, 5.481), "nac_pixel_distance": (8.559, 7.
 # Kluge R, Seese A, Sattler B, Knapp WH. Nuklearmedizin 1996;35(6):205–211.
 CLINICAL_NORMAL_RANGE = {"nAC": (35.8, 10.8), "CTAC": (20.9, 3.3)}
 WALLS = {"anterior": (1, 7, 13), "inferior": (4, 10, 15)}  # AHA segments
-SEPTAL, LATERAL = [1, 2, 7, 8, 13], [4, 5, 10, 11, 15]  # indices of AHA segments 2, 3, 8, 9, 14 and 5, 6, 11, 12, 16
+SEPTAL, LATERAL = (2, 3, 8, 9, 14), (5, 6, 11, 12, 16)  # AHA segments
 CTAC_SOURCES = ("prac", "simulator")  # PRAC of the nAC image, or the simulator's AC + SC reconstruction
 FRAME_OK = (10.0, 10.0)  # a right LV frame: long axis within 10°, centre within 10 mm of the phantom's LV
 
@@ -111,8 +111,9 @@ def study_realism(root: Path, row: dict, preset_grid: ImageGrid, ctac_source: st
         "frame_axis_error_deg": axis_error, "frame_centre_error_mm": centre_error,
         "frame_ok": axis_error <= FRAME_OK[0] and centre_error <= FRAME_OK[1],
         "frame_score": frame.score, "frame_uncertain": frame.uncertain,
+        "septal_lateral_transmission": float(transmission[np.subtract(SEPTAL, 1)].mean()
+                                             / transmission[np.subtract(LATERAL, 1)].mean()),
     }
-    row_out["septal_lateral_transmission"] = float(transmission[SEPTAL].mean() / transmission[LATERAL].mean())
     return {"row": row_out, "maps": maps, "scores": scores, "transmission": transmission}
 
 
@@ -220,8 +221,9 @@ def summary_table(values: dict) -> str:
         if values[f"segment_difference_{sex}"] is not None:
             lines.append(f"| {label} | " + " | ".join(f"{v:+.1f}" for v in values[f"segment_difference_{sex}"]) + " |")
     lines += ["", "Where attenuation sits: the primaries' transmission from each AHA segment averaged over the orbit "
-              "(% of the study's best segment; from the μ-map alone), and septal / lateral (segments 2, 3, 8, 9, 14 "
-              f"/ 5, 6, 11, 12, 16): {_maybe(values['septal_lateral_transmission'])}", "",
+              "(% of the study's best segment; from the μ-map alone), and septal / lateral (segments "
+              f"{', '.join(map(str, SEPTAL))} / {', '.join(map(str, LATERAL))}): "
+              f"{_maybe(values['septal_lateral_transmission'])}", "",
               "| | " + " | ".join(str(k) for k in range(1, 18)) + " |", "|---" * 18 + "|"]
     for sex, label in (("F", "women"), ("M", "men")):
         if values[f"transmission_{sex}"] is not None:
