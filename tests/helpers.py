@@ -28,7 +28,7 @@ def require_stir():
     try:
         return stir_backend.stir()  # the one import of STIR, which keeps the floating-point environment
     except ImportError:
-        pytest.skip("STIR is not importable (make stir): the STIR backend is not tested")
+        pytest.skip("STIR is not importable (make stir): the STIR backend is not tested", allow_module_level=True)
 
 
 def smooth_random(grid: ImageGrid, seed: int = 0, radius_voxels: float | None = None) -> torch.Tensor:
