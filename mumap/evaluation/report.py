@@ -10,7 +10,7 @@ automatic search is unsure of (:attr:`~mumap.evaluation.polar.LVFrame.uncertain`
 those studies and gives the pooled polar metrics with and without them. Frames given by a reader
 (``lv_frames``: a JSON file ``{study id: {"centre_xyz_mm": [x, y, z], "long_axis": [x, y, z]}}``, world mm,
 the centre of the LV ellipsoid as ``studies.csv``'s ``lv`` column gives it) replace the automatic ones. Each
-study's uncertainty (:mod:`mumap.training.uncertainty`: Monte Carlo dropout, mean std ÷ μ range) is set against its
+study's uncertainty (:mod:`mumap.models.uncertainty`: Monte Carlo dropout, mean std ÷ μ range) is set against its
 NMAE (Spearman ρ, Fig. 8). A second cohort (``hard``, e.g. of the ``hard`` preset) can be evaluated beside the
 split: its table next to the split's, and every study's OOD score (:mod:`mumap.evaluation.ood`, against the
 dataset's train split) with the AUROC that tells the two cohorts apart.
@@ -43,12 +43,12 @@ from mumap.evaluation.figures import (
 from mumap.evaluation.metrics import auroc, pearson_r, pixel_differences, pixel_distance, segment_ape, spearman
 from mumap.evaluation.ood import OODReference, cohort_reference, study_features
 from mumap.evaluation.polar import lv_frame, lv_pose, polar_map, segment_scores
+from mumap.models.uncertainty import MC_PASSES, dropout_layers, mc_dropout_std, normalised_uncertainty
 from mumap.spect.geometry import ImageGrid
 from mumap.spect.prac import check_prac_backend, shared_prac_backend
 from mumap.training.checkpoints import load_module
 from mumap.training.metrics import nmae
 from mumap.training.modules import MuMapModule
-from mumap.training.uncertainty import MC_PASSES, dropout_layers, mc_dropout_std, normalised_uncertainty
 from mumap.utils.atomic import atomic_path, write_csv_atomic, write_text_atomic
 from mumap.utils.parallel import map_jobs
 from mumap.utils.plotting import save_figure

@@ -33,9 +33,9 @@ from mumap.data.bed import bed_profile, read_bed_mask
 from mumap.data.body import body_outline
 from mumap.data.io import DatasetError
 from mumap.evaluation.ood import OODReference, cohort_reference
+from mumap.models.prediction import predict_mu_map
+from mumap.models.uncertainty import MC_PASSES, mc_dropout_std
 from mumap.training.checkpoints import run_config, run_dir_of
-from mumap.training.modules import predict_mu_map
-from mumap.training.uncertainty import MC_PASSES, mc_dropout_std
 from mumap.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class MuMapModel:
 
     def uncertainty(self, images: np.ndarray, passes: int = MC_PASSES) -> np.ndarray:
         """Per-voxel standard deviation ``[z, y, x]`` (cm⁻¹) of ``passes`` Monte Carlo dropout predictions of
-        ``images [C, z, y, x]`` (:func:`~mumap.training.uncertainty.mc_dropout_std`)."""
+        ``images [C, z, y, x]`` (:func:`~mumap.models.uncertainty.mc_dropout_std`)."""
         return mc_dropout_std(self.generator, torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)),
                               self.contract.inputs, self.normalization["kind"], self.patch_size, passes).cpu().numpy()
 

@@ -10,7 +10,7 @@ Output, in a folder written as a whole (a temporary folder renamed at the end, s
 nothing): ``mumap.nii.gz`` (cm⁻¹, on the input's grid with its affine), ``mumap.hv``/``.v`` (STIR-readable
 Interfile), for DICOM input ``mumap.dcm`` (a new NM series in the input's study and Frame of Reference),
 ``mumap_std.nii.gz`` (cm⁻¹: the per-voxel uncertainty, Monte Carlo dropout,
-:mod:`mumap.training.uncertainty`), ``preview.png`` (three orthogonal slices through the heart) and
+:mod:`mumap.models.uncertainty`), ``preview.png`` (three orthogonal slices through the heart) and
 ``prediction.json`` (model, contract, the patient position a DICOM input states — a prone one is warned
 about, as the bed template goes under the back — bed, uncertainty, the OOD score against the training cohort with the
 features beyond its threshold — :mod:`mumap.evaluation.ood`, a warning is logged then — timings); with
@@ -42,8 +42,8 @@ from mumap.data.io import DatasetError
 from mumap.evaluation.figures import bullseye_axes
 from mumap.evaluation.ood import study_features
 from mumap.inference.model_file import INPUT_KINDS, MuMapModel, check_voxel_size
+from mumap.models.uncertainty import MC_PASSES, dropout_layers, normalised_uncertainty
 from mumap.spect import interfile
-from mumap.training.uncertainty import MC_PASSES, dropout_layers, normalised_uncertainty
 from mumap.utils.atomic import atomic_path
 from mumap.utils.plotting import plt, save_figure, slice_figure
 

@@ -1,1 +1,1 @@
-"""Networks: the 3D U-Net generator and the conditional discriminators."""
+"""Networks: the 3D U-Net generator and the conditional discriminators; applying a generator to whole images."""

@@ -6,13 +6,16 @@ resuming all come through here."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mumap.training.config import register_resolvers
-from mumap.training.modules import MuMapModule
+
+if TYPE_CHECKING:  # built from the config's _target_: importing it here would load Lightning for `mumap predict`
+    from mumap.training.modules import MuMapModule
 
 CONFIG = Path(".hydra") / "config.yaml"
 CHECKPOINTS = "checkpoints"

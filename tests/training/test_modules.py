@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from mumap.data import io
+from mumap.models.prediction import predict_volume
 from mumap.training.checkpoints import load_module
-from mumap.training.modules import predict_volume
 from tests.helpers import compose_train
 
 

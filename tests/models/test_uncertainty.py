@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from mumap.models.generator import UNet3D
-from mumap.training.uncertainty import dropout_active, mc_dropout_std, normalised_uncertainty
+from mumap.models.uncertainty import dropout_active, mc_dropout_std, normalised_uncertainty
 
 
 def _dropout_only(p: float) -> nn.Module:

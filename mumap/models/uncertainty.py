@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mumap.training.modules import predict_mu_map
+from mumap.models.prediction import predict_mu_map
 
 MC_PASSES = 8  # dropout passes per study: the std's relative error is ≈ 1/√(2·passes) = 25 %
 
