@@ -3,7 +3,9 @@
 ``python scripts/validate_polar.py data/quick [ctac|nac|sc|prac]`` finds the LV in every study's image of
 that column (``prac``: PRAC of the nAC with the study's CT μ-map, the CTAC the evaluation report and the
 realism report find the frame on) and reports, per study and in summary: the long-axis angle error (°) and
-centre error (mm) of :func:`mumap.evaluation.polar.find_lv`, its fit's score and its rival's
+centre error (mm; also split along the true long axis — positive apical — and across it, with the fitted base
+plane's position as a fraction of the long semi-axis) of :func:`mumap.evaluation.polar.find_lv`, its fit's score
+and its rival's
 (:attr:`~mumap.evaluation.polar.LVFrame.score`, ``rival_score``), whether the frame is flagged uncertain (and
 in summary how many wrong frames — axis > 10° or centre > 10 mm — are flagged, and how many right ones), the
 case of a ``hard`` cohort's study; for studies with a defect, whether the lowest-scoring AHA segment of the
@@ -43,7 +45,7 @@ def main(root: str, column: str = "ctac") -> dict[str, float]:
     root_path = Path(root)
     rows = list(csv.DictReader((root_path / "studies.csv").open()))
     angles, distances, in_defect, in_territory, severe, lowest, variation, seconds = [], [], [], [], [], [], [], []
-    scores_of_frames, flagged, right, projectors = [], [], [], {}
+    scores_of_frames, flagged, right, along, across, projectors = [], [], [], [], [], {}
     for row in rows:
         image, voxel_zyx_mm, origin_zyx_mm = load_image(root_path, row, column, projectors)
         study = json.loads((root_path / row["truth"]).read_text())
@@ -53,12 +55,18 @@ def main(root: str, column: str = "ctac") -> dict[str, float]:
         scores = segment_scores(polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, size=256))
         seconds.append(time.perf_counter() - start)
         angles.append(np.degrees(np.arccos(np.clip(np.dot(frame.long_axis, truth["long_axis"]), -1, 1))))
-        distances.append(np.linalg.norm(np.subtract(frame.centre_xyz_mm, truth["centre_xyz_mm"])))
+        offset = np.subtract(frame.centre_xyz_mm, truth["centre_xyz_mm"])
+        distances.append(np.linalg.norm(offset))
+        along.append(float(offset @ truth["long_axis"]))  # + apical, − basal
+        across.append(float(np.linalg.norm(offset - along[-1] * np.asarray(truth["long_axis"]))))
         worst = int(np.argmin(scores)) + 1
         scores_of_frames.append(frame.score)
         flagged.append(frame.uncertain)
         right.append(angles[-1] <= 10 and distances[-1] <= 10)
-        line = (f"{row['id']} axis {angles[-1]:5.1f}° centre {distances[-1]:5.1f} mm score {frame.score:.2f} rival "
+        line = (f"{row['id']} axis {angles[-1]:5.1f}° centre {distances[-1]:5.1f} mm "
+                f"(along the axis {along[-1]:+5.1f}, across {across[-1]:4.1f}; "
+                f"base at {-frame.base_mm / frame.long_mm:.2f} of the long semi-axis) "
+                f"score {frame.score:.2f} rival "
                 f"{frame.rival_score:.2f}{' UNCERTAIN' if frame.uncertain else ''} lowest segment {worst:2d}"
                 + (f" [{study['case']}]" if study.get("case") else ""))
         if truth["defect"]:
@@ -77,6 +85,8 @@ def main(root: str, column: str = "ctac") -> dict[str, float]:
                "axis_p95_deg": float(np.percentile(angles, 95)), "axis_within_10deg": float(np.mean(np.less_equal(
                    angles, 10))), "centre_median_mm": float(np.median(distances)),
                "centre_within_10mm": float(np.mean(np.less_equal(distances, 10))),
+               "centre_along_axis_median_mm": float(np.median(along)), "centre_across_axis_median_mm": float(
+                   np.median(across)),
                "frame_score_median": float(np.median(scores_of_frames)), "wrong_frames": int(np.sum(~np.array(right))),
                "wrong_frames_flagged": int(np.sum(np.array(flagged) & ~np.array(right))),
                "right_frames_flagged": int(np.sum(np.array(flagged) & np.array(right))),
