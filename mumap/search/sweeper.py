@@ -16,7 +16,8 @@ Search space (``hydra.sweeper.params``, key → value):
   parameter named by the mapping's key and sets all its keys, whose values may be sweeps themselves
   (sampled under their own key names). The paper couples patch size, patches per image and batch size so.
 
-Work loop of one worker: fail the trials of workers that stopped beating (Optuna heartbeat), ask a
+Work loop of one worker: fail the trials of workers that stopped beating (Optuna heartbeat) and queue each
+again with its parameters (Optuna's ``RetryHeartbeatStaleTrialCallback``, :data:`KILLED_TRIAL_RETRIES` times), ask a
 trial while fewer than ``n_trials`` are claimed (complete, running or waiting), launch it through
 Hydra's launcher (in-process by default, ``hydra/launcher=submitit_slurm`` for Slurm), keep its
 heartbeat while it runs, and tell Optuna the task's objective. Trial numbers are unique in the study,
@@ -60,6 +61,8 @@ from mumap.utils.seeding import derive_seed
 log = logging.getLogger(__name__)
 SURPLUS = "mumap:surplus"
 CLAIMED = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+KILLED_TRIAL_RETRIES = 3  # a killed worker's trial runs again with its parameters, so a resumed search trains the
+# configurations it would have trained without the kill; one that keeps killing its worker (out of memory) is dropped
 
 
 def override_value(value: Any) -> str:
@@ -148,8 +151,11 @@ class OptunaSearch(Sweeper):
 
     def open_study(self) -> optuna.Study:
         """The study ``study_name`` in ``storage``, created on first use (SQLite files with their folder)."""
+        with warnings.catch_warnings():  # the retry callback is "experimental" (since Optuna 2.8)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(KILLED_TRIAL_RETRIES)
         storage = open_storage(self.storage_url, heartbeat_interval=self.heartbeat_interval,
-                               grace_period=self.grace_period)
+                               grace_period=self.grace_period, heartbeat_stale_trial_callback=retry)
         sampler = (optuna.samplers.RandomSampler(self.seed) if self.sampler_kind == "random"
                    else optuna.samplers.TPESampler(seed=None if self.seed is None else self.seed + os.getpid()))
         return optuna.create_study(study_name=self.study_name, storage=storage, sampler=sampler,

@@ -148,7 +148,7 @@ def test_two_workers_share_one_study_without_losing_or_repeating_a_trial(tiny_co
 
 
 @pytest.mark.slow
-def test_a_killed_workers_trial_is_failed_and_the_study_goes_on(tiny_cohort, tmp_path):
+def test_a_killed_workers_trial_is_failed_and_run_again_and_the_study_goes_on(tiny_cohort, tmp_path):
     beat = ("hydra.sweeper.n_trials=2", "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=2")
     # The doomed worker's trial cannot finish by itself, so the worker never asks a second one; it is killed
     # in training, once the first epoch has left a checkpoint (well after the trial's first heartbeat).
@@ -169,6 +169,8 @@ def test_a_killed_workers_trial_is_failed_and_the_study_goes_on(tiny_cohort, tmp
     trials = _study(tmp_path).get_trials()
     assert trials[0].state == TrialState.FAIL
     assert [t.state for t in trials[1:]] == [TrialState.COMPLETE] * 2
+    assert trials[1].params == trials[0].params  # the killed trial's configuration, trained again
+    assert optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(trials[1]) == 0
 
 
 @pytest.mark.slow
