@@ -11,8 +11,10 @@ pytestmark = pytest.mark.slow  # simulates and reconstructs whole studies
 
 
 def test_demo_simulates_reconstructs_corrects_and_writes(tmp_path):
-    ratios = demo.run(tmp_path, total_counts=2e6, seed=0)
-    assert abs(ratios["ctac"] - ratios["activity"]) < abs(ratios["nac"] - ratios["activity"])
+    unevenness = demo.run(tmp_path, total_counts=2e6, seed=0)
+    # measured over seeds 0-2: nAC 10-12 %, CTAC 7-8 % (partial volume stays), uniform-μ AC 15 % (no lungs in its μ-map)
+    assert unevenness["ctac"] < unevenness["nac"] - 0.015
+    assert unevenness["uniform_ac"] > unevenness["ctac"]
     for name in ("nac", "sc", "ctac", "uniform_ac", "mu"):
         image, _ = interfile.read(tmp_path / f"{name}.hv")
         assert image.shape == (40, 64, 64)

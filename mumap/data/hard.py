@@ -5,8 +5,9 @@ Each case starts from a typical draw (:func:`~mumap.data.phantom.sample_patients
 :func:`~mumap.data.phantom.sample_anatomy`, :func:`~mumap.data.phantom.sample_uptake`) and pushes one thing
 beyond the typical cohort's range, as readers meet it in a myocardial-perfusion clinic:
 
-- ``obese_woman``: BMI 40–48 with very large, ptotic breasts (radius 100–115 mm, projection 100–120 mm;
-  typical women: up to 104 and 100);
+- ``obese_woman``: BMI 40–48 with very large breasts (radius 100–115 mm, projection 100–120 mm; typical women:
+  up to 104 and 100), centred 20–50 mm below the LV centre — so large a breast covers the whole heart even so
+  and spreads down the chest wall — and reaching no further out than the body's side;
 - ``obese_man``: BMI 38–46;
 - ``small_woman``: a small, slim woman (BMI 18–23) with a small heart (LV 70–90 g, 65–75 mm long);
 - ``high_left_dome``: both diaphragm domes 25–40 mm above the heart's lowest point: liver and stomach
@@ -67,8 +68,10 @@ def hard_anatomy(anatomy: Anatomy, case: str, rng: np.random.Generator) -> Anato
     x, y, z = a.heart_centre_xyz_mm
     if case == "obese_woman":
         radius = float(rng.uniform(100.0, 115.0))
-        a = replace(a, breasts=Breasts(radius, float(rng.uniform(100.0, 120.0)), a.breasts.offset_x_mm,
-                                       float(-rng.uniform(20.0, 50.0))))
+        projection = float(rng.uniform(100.0, 120.0))
+        half_width = a.body_semi_axes_xy_mm[0]  # the outer edge no further out than the body's side (axillary line)
+        offset_x = min(half_width * float(rng.uniform(0.38, 0.5)), half_width - radius)
+        a = replace(a, breasts=Breasts(radius, projection, offset_x, float(-rng.uniform(20.0, 50.0))))
     elif case == "small_woman":
         wall = float(rng.uniform(7.0, 9.0))
         a = replace(a, lv_semi_axes_mm=lv_semi_axes_mm(rng.uniform(70.0, 90.0), rng.uniform(65.0, 75.0), wall),

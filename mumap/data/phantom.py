@@ -20,7 +20,9 @@ The left ventricle is a truncated prolate ellipsoidal shell whose size is drawn 
 base-to-apex length 75–95 mm, myocardial mass 90–130 g in women and 110–180 g in men (CMR normal values,
 Kawel-Boehm et al., J. Cardiovasc. Magn. Reson. 17:29, 2015: LV mass ≈ 50–70 g/m² of body surface), wall
 8–12 mm; the shell's short axis is solved for the drawn mass (:func:`lv_shell_mass_g`).
-RV, atria and blood pools scale with the LV.
+RV, atria and blood pools scale with the LV. Its AHA segments, and so the coronary territories of the defects,
+lie in the standard reorientation's frame (:func:`anterior_direction`): the inferior wall on the diaphragm, the
+septum against the RV.
 
 μ values are the NIST table at 140.5 keV, :data:`mumap.spect.attenuation.MU_140KEV` (its docstring gives the
 source and the mixtures), varied per patient as CT numbers vary between patients: lung density 0.20–0.40 g/cm³
@@ -191,8 +193,11 @@ def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
     if woman:
         radius = float(np.clip(45.0 + 2.0 * (patient.bmi - 20.0), 50.0, 90.0) * rng.uniform(0.85, 1.15))
         projection = float(np.clip(radius * rng.uniform(0.6, 1.1), 30.0, 100.0))
-        ptosis = rng.uniform(0.0, 1.0) * (0.5 + patient.age / 150.0) * radius
-        breasts = Breasts(radius, projection, width * rng.uniform(0.38, 0.5), float(-ptosis + rng.uniform(-15, 15)))
+        # supine, the breast lies on the chest over ribs 2–6, centred at the level of the 4th intercostal space,
+        # where the LV centre (z = 0) lies; with age the breast sags, which supine means sideways, towards the
+        # axilla, not down (mumap < 0.5 moved it down, as upright: below most of the heart)
+        sag = rng.uniform(0.0, 1.0) * (0.5 + patient.age / 150.0) * radius
+        breasts = Breasts(radius, projection, width * rng.uniform(0.38, 0.5) + 0.3 * sag, float(rng.uniform(-15, 15)))
     lung_scale = patient.height_cm / 175.0
     # LV: mass and length from the literature (module docstring), the short axis solved for the mass
     mass = float(np.clip(rng.normal(110.0, 12.0) if woman else rng.normal(140.0, 20.0), *((90, 130) if woman
@@ -506,7 +511,9 @@ def heart_inside_chest_wall(a: Anatomy) -> Anatomy:
 
 def _heart_surface_points(a: Anatomy, n_along: int = 16, n_around: int = 24) -> np.ndarray:
     """Points ``[N, 3]`` (world x, y, z mm) on the outer surfaces of the LV and RV shells (:func:`_render_heart`)."""
-    long_axis, anterior, lateral = _lv_frame(a)
+    long_axis = _lv_axis(a.lv_azimuth_deg, a.lv_elevation_deg)
+    front = short_axis_direction(long_axis, FRONT_XYZ)  # any basis ⟂ to the axis samples the rings
+    side = np.cross(long_axis, front)
     long, short = a.lv_semi_axes_mm
     base = LV_BASE * long
     phi = np.linspace(0.0, 2 * np.pi, n_around, endpoint=False)
@@ -514,7 +521,7 @@ def _heart_surface_points(a: Anatomy, n_along: int = 16, n_around: int = 24) -> 
     for offset, semi_long, semi_short in ((np.zeros(3), long, short), _rv_ellipsoid(a)):
         along = np.linspace(max(base, -semi_long), semi_long, n_along)
         radius = semi_short * np.sqrt(np.clip(1.0 - (along / semi_long) ** 2, 0.0, None))
-        ring = np.cos(phi)[:, None] * anterior + np.sin(phi)[:, None] * lateral  # [around, 3]
+        ring = np.cos(phi)[:, None] * front + np.sin(phi)[:, None] * side  # [around, 3]
         points = along[:, None, None] * long_axis + radius[:, None, None] * ring[None]  # [along, around, 3]
         surfaces.append(points.reshape(-1, 3) + offset)
     return np.concatenate(surfaces) + np.asarray(a.heart_centre_xyz_mm)
@@ -576,13 +583,14 @@ def _render_heart(x, y, z, a: Anatomy, uptake: Uptake, soft: float, put, activit
 
 def _rv_ellipsoid(a: Anatomy) -> tuple[np.ndarray, float, float]:
     """``(offset_xyz_mm, semi_long_mm, semi_short_mm)`` of the RV's outer ellipsoid: its centre from the LV centre
-    (right and anterior, scaled with the LV's short axis: 30 mm in the reference heart) and its
-    semi-axes along and across the LV's long axis."""
-    _, anterior, _ = _lv_frame(a)
+    (to the patient's right, and forward: the patient's anterior ⟂ to the LV's long axis; scaled with the LV's
+    short axis, 30 mm in the reference heart) and its semi-axes along and across the LV's long axis. In the
+    short-axis frame (:func:`anterior_direction`) the RV then lies on the septum (φ ≈ −90°)."""
+    front = short_axis_direction(_lv_axis(a.lv_azimuth_deg, a.lv_elevation_deg), FRONT_XYZ)
     long, short = a.lv_semi_axes_mm
     scale = short / 30.0
     right_mm, anterior_mm = RV_OFFSET_RIGHT_ANTERIOR_MM
-    offset = scale * (anterior_mm * anterior - np.array([right_mm, 0.0, 0.0]))
+    offset = scale * (anterior_mm * front - np.array([right_mm, 0.0, 0.0]))
     return offset, RV_SEMI_AXES_OF_LV[0] * long, RV_SEMI_AXES_OF_LV[1] * short
 
 
@@ -617,11 +625,40 @@ def _segments(rel: np.ndarray, a: Anatomy) -> np.ndarray:
     return aha_segment(along, phi, LV_BASE * long, long - a.lv_wall_mm)
 
 
+HEAD_XYZ = np.array([0.0, 0.0, 1.0])  # the patient's superior direction
+FRONT_XYZ = np.array([0.0, -1.0, 0.0])  # the patient's anterior direction
+VERTICAL_AXIS_COS = 0.99  # a long axis within 8° of the head–foot axis: see anterior_direction
+
+
+def short_axis_direction(long_axis: np.ndarray, towards: np.ndarray) -> np.ndarray:
+    """``towards`` (x, y, z) projected onto the short-axis plane (⟂ to the unit ``long_axis``), normalised."""
+    u = np.asarray(long_axis, np.float64)
+    projected = np.asarray(towards, np.float64) - u * np.dot(u, towards)
+    return projected / np.linalg.norm(projected)
+
+
+def anterior_direction(long_axis: np.ndarray) -> np.ndarray:
+    """The LV's anterior direction (unit, ⟂ to the unit ``long_axis`` base → apex): the patient's superior
+    direction (+z) projected onto the short-axis plane.
+
+    This is the standard reorientation's convention (AHA 17-segment model, Cerqueira et al., *Circulation*
+    105:539, 2002; the ASNC imaging guidelines): the long axis is found in a transaxial slice (azimuth), then in
+    the vertical long-axis slice, a plane that contains the body's head–foot axis (elevation); short-axis slices
+    are shown with the vertical long-axis plane's upper side up (anterior wall) and its normal, a horizontal
+    direction, from septum (left) to lateral wall (right). For a heart pointing left, forward and down, the
+    anterior wall thus faces up and forward, the inferior wall the diaphragm, the septum the right ventricle.
+    (The patient's anterior (−y) projected instead turns the frame by ≈ 60° about the long axis for a 45°
+    azimuth, labelling the diaphragmatic wall "septal" — mumap's convention before 0.5.0.) An axis within 8°
+    of the head–foot axis (no LV lies so), where the projection of +z vanishes, takes the patient's anterior."""
+    towards = FRONT_XYZ if abs(long_axis[2]) > VERTICAL_AXIS_COS else HEAD_XYZ
+    return short_axis_direction(long_axis, towards)
+
+
 def _lv_frame(a: Anatomy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unit vectors (x, y, z): long axis (base → apex), anterior and lateral directions ⟂ to it."""
+    """Unit vectors (x, y, z): long axis (base → apex), anterior and lateral directions ⟂ to it
+    (:func:`anterior_direction`; lateral towards the patient's left)."""
     long_axis = _lv_axis(a.lv_azimuth_deg, a.lv_elevation_deg)
-    anterior = np.array([0.0, -1.0, 0.0]) + long_axis * long_axis[1]
-    anterior /= np.linalg.norm(anterior)
+    anterior = anterior_direction(long_axis)
     lateral = np.cross(long_axis, anterior)
     return long_axis, anterior, lateral if lateral[0] > 0 else -lateral
 

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from scipy import ndimage, optimize, signal
 
+from mumap.data.phantom import FRONT_XYZ, anterior_direction, short_axis_direction
+
 N_SEGMENTS = 17
 RING_EDGES = (0.25, 0.5, 0.75, 1.0)  # bullseye radii: apex 17 | apical | mid | basal
 SEGMENT_NAMES = (
@@ -95,9 +97,9 @@ RIVAL_DISTANCE_MM = 20.0
 
 @dataclass(frozen=True)
 class LVFrame:
-    """The LV found in an image, in world mm (x, y, z): the centre of the fitted ellipsoidal shell,
-    its long axis (unit, base → apex), the anterior direction (unit, ⟂ to the long axis, the patient's
-    anterior projected onto the short-axis plane), the outer semi-axes and wall thickness (mm), the base
+    """The LV found in an image, in world mm (x, y, z): the centre of the fitted ellipsoidal shell, its long
+    axis (unit, base → apex), the anterior direction (unit, ⟂ to the long axis, the standard reorientation's:
+    :func:`~mumap.data.phantom.anterior_direction`), the outer semi-axes and wall thickness (mm), the base
     plane's position along the axis (mm, negative: below the centre), the fit's correlation with the image and
     cavity contrast, the best score of a fit elsewhere in the image (``rival_score``) and whether the frame was
     found (``automatic``) or given by a reader (``reader``)."""
@@ -142,12 +144,6 @@ class LVFrame:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def anterior_direction(long_axis: np.ndarray) -> np.ndarray:
-    """The patient's anterior (−y) projected onto the plane ⟂ ``long_axis``, normalised."""
-    anterior = np.array([0.0, -1.0, 0.0]) + np.asarray(long_axis) * long_axis[1]
-    return anterior / np.linalg.norm(anterior)
 
 
 def world_coordinates(shape: tuple[int, int, int], voxel_zyx_mm, origin_zyx_mm) -> np.ndarray:
@@ -284,9 +280,10 @@ def _single_thread():
 
 
 def initial_axes(spread_deg: float = 20.0) -> list[np.ndarray]:
-    """The prior long axis and four axes ``spread_deg`` away from it (anterior, posterior, up, down)."""
+    """The prior long axis and four axes ``spread_deg`` away from it (towards the patient's front and back, and
+    ⟂ to those)."""
     prior = np.asarray(PRIOR_LONG_AXIS) / np.linalg.norm(PRIOR_LONG_AXIS)
-    first = anterior_direction(prior)
+    first = short_axis_direction(prior, FRONT_XYZ)
     second = np.cross(prior, first)
     tilt = np.radians(spread_deg)
     return [prior] + [np.cos(tilt) * prior + np.sin(tilt) * d for d in (first, -first, second, -second)]
@@ -368,7 +365,7 @@ def fit_lv_shell(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, starts: Sequenc
         u = direction / direction.norm(dim=1, keepdim=True)
         l_out, s_out, w = _bound(size, size_bounds).unbind(dim=1)
         b = -_bound(base, BASE_FRACTION_BOUNDS) * l_out
-        first = _anterior_torch(u)
+        first = _front_torch(u)  # the angular terms span the same functions in any basis ⟂ to the axis
         frame = torch.stack([u, first, torch.linalg.cross(u, first)], dim=1)  # [B, 3, 3]: orthonormal rows
         along, e1, e2 = (frame @ (p_t - centre[..., None])).unbind(dim=1)
         across = torch.sqrt(e1**2 + e2**2 + 1e-6)
@@ -405,10 +402,10 @@ def fit_lv_shell(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, starts: Sequenc
     return frames
 
 
-def _anterior_torch(u: torch.Tensor) -> torch.Tensor:
-    """:func:`anterior_direction` of unit axes ``u [B, 3]``."""
-    anterior = torch.tensor([0.0, -1.0, 0.0], dtype=u.dtype) + u * u[:, 1:2]
-    return anterior / anterior.norm(dim=1, keepdim=True)
+def _front_torch(u: torch.Tensor) -> torch.Tensor:
+    """:func:`~mumap.data.phantom.short_axis_direction` of unit axes ``u [B, 3]`` towards the patient's front."""
+    front = torch.tensor([0.0, -1.0, 0.0], dtype=u.dtype) + u * u[:, 1:2]
+    return front / front.norm(dim=1, keepdim=True)
 
 
 def _r_squared(terms: torch.Tensor, values: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,18 +7,17 @@ study's CT μ-map, as the evaluation report makes it — with the project's own 
 on CTAC, applied to both); segment APE, polar pixel distance and Pearson R of segment scores and of pixels,
 pooled as the paper pools them (:mod:`mumap.evaluation.report`), beside the paper's clinical nAC values
 (Huxohl et al. 2023, Sec. 3 with Figs. 6 and 7: APE 7.264 ± 5.481 %, pixel distance 8.559 ± 7.665,
-R 0.79 / 0.81). Also the
-true photopeak scatter fraction, LV counts and mass, body size, and the sex-specific attenuation artefacts:
-per study the (nAC wall / nAC myocardium) ÷ (CTAC wall / CTAC myocardium) of the anterior and the inferior
-wall in the phantom's true AHA segments — below 1 where nAC loses counts (breasts: anterior, women; diaphragm:
-inferior, men). Where the differences sit: the segment range (maximum − minimum score) of the studies without a
-defect, nAC and CTAC, beside clinical normal subjects' (:data:`CLINICAL_NORMAL_RANGE`), and the mean nAC − CTAC
-score per segment for women and men; and where the attenuation sits from the μ-map alone (the primaries'
-transmission per AHA segment averaged over the orbit, :func:`segment_transmission`). Writes ``realism.md``,
-``realism.json`` (pooled values under ``nac_segment_ape``, ``nac_pixel_distance``, ``nac_r_segments``,
-``nac_r_pixels``, ``scatter_fraction``, ``lv_mass_g``, ``normal_segment_range_nac``, ``segment_difference_F``,
-``transmission_F``, ``septal_lateral_transmission``, …), ``studies.csv`` and the
-Bland–Altman, pixel-correlation and mean-difference figures.
+R 0.79 / 0.81). Also the true photopeak scatter fraction, LV counts and mass, body size, and the sex-specific
+attenuation artefacts: per study the (nAC wall / nAC myocardium) ÷ (CTAC wall / CTAC myocardium) of the anterior and
+the inferior wall in the phantom's true AHA segments — below 1 where nAC loses counts (the diaphragm and the back:
+inferior, most in men; the breasts: anterior, in women lower than in men). Where the differences sit: the segment
+range (maximum − minimum score) of the studies without a defect, nAC and CTAC, beside clinical normal subjects'
+(:data:`CLINICAL_NORMAL_RANGE`), and the mean nAC − CTAC score per segment for women and men; and where the
+attenuation sits from the μ-map alone (the primaries' transmission per AHA segment averaged over the orbit,
+:func:`segment_transmission`). Writes ``realism.md``, ``realism.json`` (pooled values under ``nac_segment_ape``,
+``nac_pixel_distance``, ``nac_r_segments``, ``nac_r_pixels``, ``scatter_fraction``, ``lv_mass_g``,
+``normal_segment_range_nac``, ``segment_difference_F``, ``transmission_F``, ``septal_lateral_transmission``, …),
+``studies.csv`` and the Bland–Altman, pixel-correlation and mean-difference figures.
 
 It lives in ``evaluation``, not ``data``: it needs the polar maps, which sit above the data layer.
 """

@@ -48,6 +48,7 @@ def test_obese_patients_and_their_breasts():
     assert all(p.sex == "F" and 40.0 <= bmi(p) <= 48.0 for p, _, _ in women)
     assert all(a.breasts.radius_mm >= 100.0 and a.breasts.projection_mm >= 100.0 for _, _, a in women)
     assert all(a.breasts.radius_mm >= b.breasts.radius_mm for _, b, a in women)  # larger than drawn typically
+    assert all(a.breasts.offset_x_mm + a.breasts.radius_mm <= a.body_semi_axes_xy_mm[0] + 1e-9 for _, _, a in women)
     assert all(p.sex == "M" and 38.0 <= bmi(p) <= 46.0 for p, _, _ in drawn("obese_man"))
 
 

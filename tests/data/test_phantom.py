@@ -20,6 +20,7 @@ from mumap.data.phantom import (
     Uptake,
     aha_segment,
     anatomy_from_dict,
+    anterior_direction,
     heart_inside_chest_wall,
     lv_length_mm,
     lv_lowest_z_mm,
@@ -108,6 +109,14 @@ def test_reference_thorax_anatomy():
     # the back lies flat on the pallet: no air between them under the spine
     back = y[body & column].max()
     assert y[bed & column].min() - back <= GRID.voxel_zyx_mm[1] + 1e-6
+
+
+def test_supine_breasts_lie_at_the_hearts_level_and_sag_sideways():
+    young, old = ([sample_anatomy(Patient("F", "F", age, 165, 85), np.random.default_rng(seed)).breasts
+                   for seed in range(20)] for age in (35, 80))  # the same draws, only the age differs
+    assert all(abs(b.z_mm) <= 15.0 for b in young + old)  # centred at the LV centre's height (z = 0), ± 15 mm
+    assert all(o.z_mm == y.z_mm and o.offset_x_mm >= y.offset_x_mm for o, y in zip(old, young, strict=True))
+    assert np.mean([o.offset_x_mm - y.offset_x_mm for o, y in zip(old, young, strict=True)]) > 2.0
 
 
 def test_breasts_add_anterior_tissue_in_front_of_the_heart():
@@ -299,6 +308,43 @@ def test_aha_segments_follow_the_standard_orientation():
                                   [13, 14, 15, 16])
     assert aha_segment(np.array([40.0]), np.array([0.0]), -12.0, 35.0)[0] == 17
     assert set(np.unique(lv_segment_map(GRID, Anatomy())).tolist()) == set(range(18))
+
+
+@pytest.mark.parametrize(("azimuth_deg", "elevation_deg"),
+                         [(45.0, 30.0), (30.0, 20.0), (60.0, 40.0), (30.0, 40.0), (60.0, 20.0)])
+def test_lv_walls_face_where_the_standard_reorientation_puts_them(azimuth_deg, elevation_deg):
+    """Over the sampled long axes (azimuth 30–60°, elevation 20–40°): anterior = the head direction projected
+    onto the short-axis plane, so that the septum–lateral axis is horizontal; the inferior wall faces the
+    diaphragm (lowest), the anterior wall is highest, the septum faces the RV (right and forward of the lateral
+    wall). With the patient's front projected instead (mumap < 0.5), the "septal" segments were the lowest."""
+    anatomy = Anatomy(lv_azimuth_deg=azimuth_deg, lv_elevation_deg=elevation_deg)
+    segments = lv_segment_map(GRID, anatomy)
+    z, y, x = np.meshgrid(*(GRID.centres_mm(i) for i in range(3)), indexing="ij")
+
+    def mean_xyz(wall: tuple[int, ...]) -> np.ndarray:
+        inside = np.isin(segments, wall)
+        return np.array([x[inside].mean(), y[inside].mean(), z[inside].mean()])
+
+    anterior, septal, inferior, lateral = (mean_xyz(w) for w in ((1, 7), (2, 3, 8, 9), (4, 10), (5, 6, 11, 12)))
+    assert inferior[2] < min(septal[2], lateral[2]) - 5.0 and anterior[2] > max(septal[2], lateral[2]) + 5.0
+    assert abs(septal[2] - lateral[2]) < 4.0  # the septum–lateral axis is horizontal
+    assert septal[0] < lateral[0] - 10.0 and septal[1] < lateral[1]  # septum right of and in front of the free wall
+    activity, _, truth = render(GRID, anatomy, Uptake(right_ventricle=0.4, blood_pool=0.0))
+    rv_wall = np.isclose(activity, 0.4)
+    rv = np.array([x[rv_wall].mean(), y[rv_wall].mean(), z[rv_wall].mean()]) - truth.centre_xyz_mm
+    lateral_axis = np.cross(truth.long_axis, truth.anterior_axis)
+    lateral_axis *= np.sign(lateral_axis[0])
+    phi = np.degrees(np.arctan2(rv @ lateral_axis, rv @ np.asarray(truth.anterior_axis)))
+    assert -120.0 < phi < -60.0  # the RV lies on the septum
+
+
+def test_anterior_direction_is_the_head_projected_and_falls_back_on_a_vertical_axis():
+    axis = np.array([0.61237244, -0.61237244, -0.5])
+    np.testing.assert_allclose(anterior_direction(axis), [0.35355339, -0.35355339, 0.8660254], atol=1e-7)
+    vertical = np.array([0.05, -0.05, -0.9975])
+    vertical /= np.linalg.norm(vertical)
+    front = anterior_direction(vertical)
+    assert abs(front @ vertical) < 1e-12 and np.isclose(np.linalg.norm(front), 1.0) and front[1] < -0.99
 
 
 def test_anatomy_round_trips_through_its_dict():

@@ -217,8 +217,11 @@ def wall_ratios(tmp_path_factory) -> dict[str, dict[str, list[float]]]:
 
 @pytest.mark.slow
 def test_women_with_large_breasts_lose_anterior_wall_counts(wall_ratios):
+    """Against men's: the breasts lie in front of the anterior wall in the anterior views. (Not below the
+    myocardium's mean: the anterior wall faces the head and the lungs, the inferior wall the diaphragm and the
+    back, which attenuate more in both sexes; mumap < 0.5 measured "anterior" on a frame turned ≈ 60° towards
+    the breasts.)"""
     women, men = np.mean(wall_ratios["F"]["anterior"]), np.mean(wall_ratios["M"]["anterior"])
-    assert women < 0.97
     assert women < men - 0.05
 
 
@@ -229,10 +232,11 @@ def test_men_lose_inferior_wall_counts(wall_ratios):
     assert men < women - 0.05
 
 
-# cohort_digest of the tiny cohort, seed 3, as mumap 0.4.1 builds it (the heart inside the chest wall; 0.4.0:
-# 50e5d1cc…, patients as scanned, CT-like μ-maps, LV of literature size; 0.3.0: 52f72c59…, 0.2.0: 455ab18b…), with
-# torch 2.13.0+cpu on x86_64 (the quick cohort, seed 0: docs/BENCHMARKS.md)
-RECORDED_TINY_SEED3 = "f625b5b937ea0fe755f23f52685e09f9f372f273b08d6862beece9ef29a895a5"
+# cohort_digest of the tiny cohort, seed 3, as mumap 0.5.0 builds it (AHA segments and defect territories in the
+# standard reorientation's frame, supine breasts at the heart's level; 0.4.1: f625b5b9…, the heart inside the chest
+# wall; 0.4.0: 50e5d1cc…, patients as scanned, CT-like μ-maps, LV of literature size; 0.3.0: 52f72c59…, 0.2.0:
+# 455ab18b…), with torch 2.13.0+cpu on x86_64 (the quick cohort, seed 0: docs/BENCHMARKS.md)
+RECORDED_TINY_SEED3 = "e4dae4e406531751e41c733c222920aaba1d95f2ec89e7e92b3aa15a72800b23"
 
 
 @pytest.mark.slow
