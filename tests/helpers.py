@@ -143,6 +143,29 @@ def cohort_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
+COHORT_ARRAYS = ("nac", "sc", "ctac", "mumap", "bed", "photopeak")
+
+
+def cohort_moments(root: Path) -> dict[str, dict[str, list[float]]]:
+    """Per study and array (:data:`COHORT_ARRAYS`): the sum, the sum of squares and the three first moments
+    along the array's axes (Σ value × index) — what a change of the simulation moves (values, contrast, position),
+    where :func:`cohort_digest` also sees the last bits, which differ between CPUs (BLAS and FFT code paths)."""
+    moments = {}
+    for row in io.read_studies(root / "studies.csv"):
+        arrays = {name: io.load_nifti(root / row[name])[0] for name in COHORT_ARRAYS[:-1]}
+        with np.load(root / row["projections"]) as projections:
+            arrays["photopeak"] = projections["photopeak"]
+        moments[row["id"]] = {name: _moments(array) for name, array in arrays.items()}
+    return moments
+
+
+def _moments(array: np.ndarray) -> list[float]:
+    values = np.asarray(array, dtype=np.float64)
+    first = [float(np.tensordot(values.sum(axis=tuple(a for a in range(values.ndim) if a != axis)),
+                                np.arange(values.shape[axis]), axes=1)) for axis in range(values.ndim)]
+    return [float(values.sum()), float((values ** 2).sum()), *first]
+
+
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
