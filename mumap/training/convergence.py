@@ -15,9 +15,9 @@ validation studies:
   anatomy) → ``noise``.
 
 A run whose metrics are not finite at its best epoch (the losses diverged to NaN from the start) is
-``diverged``. The 9 converged trials of the recorded quick search (``experiments/quick-random``, 8
-epochs) had contrast 0.51–0.90 and roughness 1.15–1.74 at their best epoch, the non-converged ones
-0.45–4.04 and 0.82–9.73. There every non-converged trial failed the NMAE criterion (9 also the
+``diverged``. The 11 converged trials of the recorded quick search (``experiments/quick-random``, 0.5.0
+cohort, 8 epochs) had contrast 0.52–0.82 and roughness 0.85–1.73 at their best epoch, the non-converged
+ones 0.37–18.87 and 0.79–31.18. There every non-converged trial failed the NMAE criterion (11 also the
 roughness one); the structure ratios are the second line, for maps that beat the baseline's NMAE while
 flat or speckled.
 """
