@@ -1,16 +1,17 @@
 """Validate the automatic polar maps on a synthetic cohort against its ``truth.json``.
 
-``python scripts/validate_polar.py data/quick [ctac|nac|sc|prac]`` finds the LV in every study's image of
-that column (``prac``: PRAC of the nAC with the study's CT μ-map, the CTAC the evaluation report and the
-realism report find the frame on) and reports, per study and in summary: the long-axis angle error (°) and
-centre error (mm; also split along the true long axis — positive apical — and across it, with the fitted base
-plane's position as a fraction of the long semi-axis) of :func:`mumap.evaluation.polar.find_lv`, its fit's score
-and its rival's
-(:attr:`~mumap.evaluation.polar.LVFrame.score`, ``rival_score``), whether the frame is flagged uncertain (and
-in summary how many wrong frames — axis > 10° or centre > 10 mm — are flagged, and how many right ones), the
-case of a ``hard`` cohort's study; for studies with a defect, whether the lowest-scoring AHA segment of the
-polar map lies in the defect (its simulated segments) and in its coronary territory; for defect-free
-studies, how uniform the map is (lowest segment and the segments' coefficient of variation).
+``python scripts/validate_polar.py data/quick [ctac|nac|sc|prac][+nac…]`` finds the LV in every study's image of
+that column (``prac``: PRAC of the nAC with the study's CT μ-map, the CTAC of the evaluation report and the realism
+report), with ``+nac`` (or any other column) together with the other reconstructions of the same acquisition, as
+those reports find it (``prac+nac``: ``find_lv(prac, same_acquisition=[nac])``), and reports, per study and in
+summary: the long-axis angle error (°) and centre error (mm; also split along the true long axis — positive apical —
+and across it, with the fitted base plane's position as a fraction of the long semi-axis) of
+:func:`mumap.evaluation.polar.find_lv`, its fit's score and its rival's
+(:attr:`~mumap.evaluation.polar.LVFrame.score`, ``rival_score``), whether the frame is flagged uncertain (and in
+summary how many wrong frames — axis > 10° or centre > 10 mm — are flagged, and how many right ones), the case of a
+``hard`` cohort's study; for studies with a defect, whether the lowest-scoring AHA segment of the polar map lies in
+the defect (its simulated segments) and in its coronary territory; for defect-free studies, how uniform the map is
+(lowest segment and the segments' coefficient of variation).
 """
 
 from __future__ import annotations
@@ -44,14 +45,16 @@ def load_image(root: Path, row: dict, column: str, projectors: dict) -> tuple[np
 def main(root: str, column: str = "ctac") -> dict[str, float]:
     root_path = Path(root)
     rows = list(csv.DictReader((root_path / "studies.csv").open()))
+    first, *same_acquisition = column.split("+")
     angles, distances, in_defect, in_territory, severe, lowest, variation, seconds = [], [], [], [], [], [], [], []
     scores_of_frames, flagged, right, along, across, projectors = [], [], [], [], [], {}
     for row in rows:
-        image, voxel_zyx_mm, origin_zyx_mm = load_image(root_path, row, column, projectors)
+        image, voxel_zyx_mm, origin_zyx_mm = load_image(root_path, row, first, projectors)
+        others = [load_image(root_path, row, other, projectors)[0] for other in same_acquisition]
         study = json.loads((root_path / row["truth"]).read_text())
         truth = study["lv"]
         start = time.perf_counter()
-        frame = find_lv(image, voxel_zyx_mm, origin_zyx_mm)
+        frame = find_lv(image, voxel_zyx_mm, origin_zyx_mm, same_acquisition=others)
         scores = segment_scores(polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, size=256))
         seconds.append(time.perf_counter() - start)
         angles.append(np.degrees(np.arccos(np.clip(np.dot(frame.long_axis, truth["long_axis"]), -1, 1))))

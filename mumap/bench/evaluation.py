@@ -51,7 +51,7 @@ def time_study(nac: np.ndarray, mu: np.ndarray, grid: ImageGrid) -> dict[str, fl
         images[name] = prac(nac, mu_map, projector).numpy()
         seconds[f"PRAC {name}"] = time.perf_counter() - start
     start = time.perf_counter()
-    frame = find_lv(images["CTAC"], grid.voxel_zyx_mm, origin)
+    frame = find_lv(images["CTAC"], grid.voxel_zyx_mm, origin, same_acquisition=[nac])
     seconds["LV frame"] = time.perf_counter() - start
     start = time.perf_counter()
     for image in images.values():

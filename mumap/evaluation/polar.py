@@ -6,8 +6,9 @@ Three steps, no ground truth used:
    a hollow-sphere matched filter proposes candidate centres, and at each a truncated, blurred
    ellipsoidal shell (the textbook LV: apex cap, open base) is fitted to the image by least squares
    over its pose and size; the most LV-like fit wins (correlation² × √cavity contrast), and its centre and axis
-   are refined on the wall's count peaks. The frame says how sure it is (:attr:`LVFrame.uncertain`); a
-   reader's frame (:func:`reader_frame`) replaces it where it is wrong.
+   are refined on the wall's count peaks. Given the other reconstructions of the same acquisition (the nAC
+   behind a CTAC), the pose that fits them all best wins. The frame says how sure it is
+   (:attr:`LVFrame.uncertain`); a reader's frame (:func:`reader_frame`) replaces it where it is wrong.
 2. :func:`short_axis` resamples the image in that frame (short-axis slices from base to apex), and
    :func:`polar_map` samples the maximum count along profiles normal to the fitted mid-wall surface —
    which are radial (short-axis) profiles in the basal and mid LV and spherical ones in the apical cap —
@@ -158,7 +159,8 @@ def to_voxel(points_xyz_mm: np.ndarray, voxel_zyx_mm, origin_zyx_mm) -> np.ndarr
     return np.stack([(points_xyz_mm[..., 2 - i] - origin_zyx_mm[i]) / voxel_zyx_mm[i] for i in range(3)])
 
 
-def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, n_candidates: int = 6, roi_mm: float = 60.0) -> LVFrame:
+def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition: Sequence[np.ndarray] = (),
+            n_candidates: int = 6, roi_mm: float = 60.0) -> LVFrame:
     """The LV of a reconstruction ``image [z, y, x]`` (counts), found without ground truth.
 
     A zero-mean hollow-sphere filter (hot shell 12–30 mm around a cold ball of 10 mm, the LV's
@@ -168,8 +170,35 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, n_candidates: int
     the wall's count peaks (:func:`refine_pose`), and the best
     score of the fits elsewhere (centre ≥ :data:`RIVAL_DISTANCE_MM` away) is kept as its rival's
     (:attr:`LVFrame.uncertain` uses both).
+
+    ``same_acquisition``: other reconstructions of the same data on the same grid (the nAC image behind a CTAC
+    or DLAC one). The LV is then searched for in each image and in their mean (each scaled to its 99.9th
+    percentile), and the pose that fits all the images best wins: the sum over the images of the scores of the
+    shell fitted to each with that pose held (:func:`fit_lv_shell`, ``fit_pose=False``). The myocardium is where
+    every reconstruction of the data has it, while attenuation correction lifts the liver, the gut and the
+    stomach beneath the heart more than the heart: on a CTAC image alone the fit lands on them or is pulled
+    towards them, and the nAC image of the same data, which has them dim, outvotes it. The frame returned is
+    that pose with the size fitted to ``image``, and its search's rival ratio (validated on the quick and hard
+    cohorts: ``docs/BENCHMARKS.md``, "Polar maps").
     """
-    image = _normalised(image, "find_lv")
+    images = [_normalised(image, "find_lv")] + [_normalised(other, "find_lv") for other in same_acquisition]
+    if any(other.shape != images[0].shape for other in images[1:]):
+        raise ValueError(f"find_lv needs the reconstructions of one acquisition on one grid, got shapes "
+                         f"{[other.shape for other in images]}")
+    if len(images) == 1:
+        return _search_lv(images[0], voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
+    searches = [_search_lv(one, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
+                for one in [*images, np.mean(images, axis=0)]]
+    poses = [(np.asarray(frame.centre_xyz_mm), np.asarray(frame.long_axis)) for frame in searches]
+    with _single_thread():
+        held = [fit_lv_shell(one, voxel_zyx_mm, origin_zyx_mm, poses, roi_mm=roi_mm, fit_pose=False) for one in images]
+    support = np.sum([[fit.score for fit in fits] for fits in held], axis=0)
+    found, fitted = searches[int(np.argmax(support))], held[0][int(np.argmax(support))]
+    return replace(fitted, rival_score=found.rival_score / max(found.score, 1e-12) * fitted.score)
+
+
+def _search_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, n_candidates: int, roi_mm: float) -> LVFrame:
+    """:func:`find_lv` on one normalised image."""
     with _single_thread():
         centres = lv_candidates(image, voxel_zyx_mm, origin_zyx_mm, n_candidates)
         fits = fit_lv_shell(image, voxel_zyx_mm, origin_zyx_mm,
@@ -223,12 +252,14 @@ def _mid_wall_distances(pose: np.ndarray, centre: np.ndarray, across: np.ndarray
     return weights * (np.sqrt((along / long_mid) ** 2 + (radial / short_mid) ** 2) - 1.0) * short_mid
 
 
-def lv_frame(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, given: dict | None = None) -> LVFrame:
+def lv_frame(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, given: dict | None = None, *,
+             same_acquisition: Sequence[np.ndarray] = ()) -> LVFrame:
     """The LV frame of ``image [z, y, x]``: the reader's when ``given`` (``centre_xyz_mm``, ``long_axis``:
-    :func:`reader_frame`), else the automatic one (:func:`find_lv`)."""
+    :func:`reader_frame`), else the automatic one (:func:`find_lv`, with the other reconstructions of the
+    acquisition, ``same_acquisition``)."""
     if given:
         return reader_frame(image, voxel_zyx_mm, origin_zyx_mm, **given)
-    return find_lv(image, voxel_zyx_mm, origin_zyx_mm)
+    return find_lv(image, voxel_zyx_mm, origin_zyx_mm, same_acquisition=same_acquisition)
 
 
 def reader_frame(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, centre_xyz_mm, long_axis) -> LVFrame:

@@ -2,22 +2,23 @@
 
     python -m mumap.evaluation.realism data/quick [--out data/quick/realism] [--max-studies N] [--ctac simulator]
 
-Over every study of a cohort: the nAC image against its CTAC — PRAC (10 × 3) of the nAC image with the
-study's CT μ-map, as the evaluation report makes it — with the project's own polar maps (the LV frame found
-on CTAC, applied to both); segment APE, polar pixel distance and Pearson R of segment scores and of pixels,
-pooled as the paper pools them (:mod:`mumap.evaluation.report`), beside the paper's clinical nAC values
-(Huxohl et al. 2023, Sec. 3 with Figs. 6 and 7: APE 7.264 ± 5.481 %, pixel distance 8.559 ± 7.665,
-R 0.79 / 0.81). Also the true photopeak scatter fraction, LV counts and mass, body size, and the sex-specific
-attenuation artefacts: per study the (nAC wall / nAC myocardium) ÷ (CTAC wall / CTAC myocardium) of the anterior and
-the inferior wall in the phantom's true AHA segments — below 1 where nAC loses counts (the diaphragm and the back:
-inferior, most in men; the breasts: anterior, in women lower than in men). Where the differences sit: the segment
-range (maximum − minimum score) of the studies without a defect, nAC and CTAC, beside clinical normal subjects'
-(:data:`CLINICAL_NORMAL_RANGE`), and the mean nAC − CTAC score per segment for women and men; and where the
-attenuation sits from the μ-map alone (the primaries' transmission per AHA segment averaged over the orbit,
-:func:`segment_transmission`). Writes ``realism.md``, ``realism.json`` (pooled values under ``nac_segment_ape``,
-``nac_pixel_distance``, ``nac_r_segments``, ``nac_r_pixels``, ``scatter_fraction``, ``lv_mass_g``,
-``normal_segment_range_nac``, ``segment_difference_F``, ``transmission_F``, ``septal_lateral_transmission``, …),
-``studies.csv`` and the Bland–Altman, pixel-correlation and mean-difference figures.
+Over every study of a cohort: the nAC image against its CTAC — PRAC (10 × 3) of the nAC image with the study's CT
+μ-map, as the evaluation report makes it — with the project's own polar maps (the LV frame found on CTAC and nAC
+together, :func:`~mumap.evaluation.polar.find_lv` with ``same_acquisition``, applied to both); segment APE, polar
+pixel distance and Pearson R of segment scores and of pixels, pooled as the paper pools them
+(:mod:`mumap.evaluation.report`), beside the paper's clinical nAC values (Huxohl et al. 2023, Sec. 3 with Figs. 6
+and 7: APE 7.264 ± 5.481 %, pixel distance 8.559 ± 7.665, R 0.79 / 0.81). Also the true photopeak scatter fraction,
+LV counts and mass, body size, and the sex-specific attenuation artefacts: per study the (nAC wall / nAC myocardium)
+÷ (CTAC wall / CTAC myocardium) of the anterior and the inferior wall in the phantom's true AHA segments — below 1
+where nAC loses counts (the diaphragm and the back: inferior, most in men; the breasts: anterior, in women lower
+than in men). Where the differences sit: the segment range (maximum − minimum score) of the studies without a
+defect, nAC and CTAC, beside clinical normal subjects' (:data:`CLINICAL_NORMAL_RANGE`), and the mean nAC − CTAC
+score per segment for women and men; and where the attenuation sits from the μ-map alone (the primaries'
+transmission per AHA segment averaged over the orbit, :func:`segment_transmission`). Writes ``realism.md``,
+``realism.json`` (pooled values under ``nac_segment_ape``, ``nac_pixel_distance``, ``nac_r_segments``,
+``nac_r_pixels``, ``scatter_fraction``, ``lv_mass_g``, ``normal_segment_range_nac``, ``segment_difference_F``,
+``transmission_F``, ``septal_lateral_transmission``, …), ``studies.csv`` and the Bland–Altman, pixel-correlation and
+mean-difference figures.
 
 It lives in ``evaluation``, not ``data``: it needs the polar maps, which sit above the data layer.
 """
@@ -80,7 +81,7 @@ def study_realism(root: Path, row: dict, preset_grid: ImageGrid, ctac_source: st
         mu = io.load_nifti(root / row["mumap"])[0]
         grid = ImageGrid(nac.shape, tuple(float(v) for v in voxel_zyx_mm))
         ctac = shared_prac_backend(prac_backend_name, grid)(nac, mu).numpy()
-    frame = find_lv(ctac, voxel_zyx_mm, origin_zyx_mm)
+    frame = find_lv(ctac, voxel_zyx_mm, origin_zyx_mm, same_acquisition=[nac])
     maps = {name: polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, POLAR_SIZE)
             for name, image in (("nAC", nac), ("CTAC", ctac))}
     scores = {name: segment_scores(m) for name, m in maps.items()}

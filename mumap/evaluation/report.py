@@ -1,15 +1,15 @@
 """The evaluation report of a training run: ``python evaluate.py run=<training output dir> split=test``.
 
-Per study of the split: the predicted μ-map (bed reinserted) → NMAE against the CT μ-map; PRAC
-(10 × 3, one parallel-hole system matrix per grid) of the nAC image with the CT μ-map (CTAC), the
-predicted one (DLAC) and the uniform body-contour one (uniform AC); the LV frame found **once, on
-CTAC** — as a reader orients the study once — and applied to the CTAC, DLAC, nAC and uniform-AC images,
-so that their polar maps are pixel-aligned; 17-segment APE, pixel distance and Pearson R against CTAC.
-NMAE uses the network's output as it is; PRAC gets it clipped at 0 (μ cannot be negative). A frame the
-automatic search is unsure of (:attr:`~mumap.evaluation.polar.LVFrame.uncertain`) is flagged: the summary lists
-those studies and gives the pooled polar metrics with and without them. Frames given by a reader
-(``lv_frames``: a JSON file ``{study id: {"centre_xyz_mm": [x, y, z], "long_axis": [x, y, z]}}``, world mm,
-the centre of the LV ellipsoid as ``studies.csv``'s ``lv`` column gives it) replace the automatic ones. Each
+Per study of the split: the predicted μ-map (bed reinserted) → NMAE against the CT μ-map; PRAC (10 × 3, one
+parallel-hole system matrix per grid) of the nAC image with the CT μ-map (CTAC), the predicted one (DLAC) and the
+uniform body-contour one (uniform AC); the LV frame found **once, on CTAC and the nAC it was made from**
+(:func:`~mumap.evaluation.polar.find_lv` with ``same_acquisition``) — as a reader orients the study once — and
+applied to the CTAC, DLAC, nAC and uniform-AC images, so that their polar maps are pixel-aligned; 17-segment APE,
+pixel distance and Pearson R against CTAC. NMAE uses the network's output as it is; PRAC gets it clipped at 0 (μ
+cannot be negative). A frame the automatic search is unsure of (:attr:`~mumap.evaluation.polar.LVFrame.uncertain`)
+is flagged: the summary lists those studies and gives the pooled polar metrics with and without them. Frames given
+by a reader (``lv_frames``: a JSON file ``{study id: {"centre_xyz_mm": [x, y, z], "long_axis": [x, y, z]}}``, world
+mm, the centre of the LV ellipsoid as ``studies.csv``'s ``lv`` column gives it) replace the automatic ones. Each
 study's uncertainty (:mod:`mumap.models.uncertainty`: Monte Carlo dropout, mean std ÷ μ range) is set against its
 NMAE (Spearman ρ, Fig. 8). A second cohort (``hard``, e.g. of the ``hard`` preset) can be evaluated beside the
 split: its table next to the split's, and every study's OOD score (:mod:`mumap.evaluation.ood`, against the
@@ -78,7 +78,7 @@ def evaluate_study(root: Path, row: dict, module: MuMapModule, given_frame: dict
     prac = shared_prac_backend(prac_backend_name, ImageGrid(nac.shape, tuple(float(v) for v in voxel_zyx_mm)))
     images = {"CTAC": prac(nac, mu_ct).numpy(), "DLAC": prac(nac, np.clip(predicted, 0, None)).numpy(), "nAC": nac,
               "uniform AC": prac(nac, uniform).numpy()}
-    frame = lv_frame(images["CTAC"], voxel_zyx_mm, origin_zyx_mm, given_frame)
+    frame = lv_frame(images["CTAC"], voxel_zyx_mm, origin_zyx_mm, given_frame, same_acquisition=[nac])
     maps = {name: polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, POLAR_SIZE) for name, image in images.items()}
     scores = {name: segment_scores(m) for name, m in maps.items()}
     row_out = {"id": row["id"], "nmae": float(nmae(torch.from_numpy(predicted), torch.from_numpy(mu_ct))),

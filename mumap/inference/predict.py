@@ -253,7 +253,7 @@ def _prac_and_polar(image: np.ndarray, mu: np.ndarray, grid: Volume, folder: Pat
     prac = prac_backend(backend, ImageGrid(image.shape, tuple(float(v) for v in grid.voxel_zyx_mm)))
     corrected = prac(image, mu).numpy()
     io.save_nifti(folder / "prac.nii.gz", corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm)
-    frame = lv_frame(corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm, given_frame)
+    frame = lv_frame(corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm, given_frame, same_acquisition=[image])
     polar = polar_map(corrected, frame, grid.voxel_zyx_mm, grid.origin_zyx_mm)
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     bullseye_axes(ax, polar, "DLAC polar map (% of max)" + (" — LV frame UNCERTAIN" if frame.uncertain else ""))

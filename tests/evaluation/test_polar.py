@@ -67,6 +67,33 @@ def test_find_lv_ignores_a_hotter_liver():
 
 
 @pytest.mark.slow
+def test_find_lv_with_the_nac_image_ignores_what_attenuation_correction_lifts():
+    """A high left dome with liver, stomach and gallbladder 2.5× the myocardium against the inferior wall, as
+    attenuation correction lifts them beneath the heart: alone, the CTAC-like image's fit is pulled off the
+    axis; with the nAC-like image of the same data (those organs dim), the pose that fits both is the LV's."""
+    anatomy = Anatomy(diaphragm_z_mm=(-40.0, -25.0))
+    ctac, voxel, origin, truth = _reconstruction_like(anatomy, Uptake(liver=2.5, stomach=2.5, gallbladder=2.5))
+    nac, *_ = _reconstruction_like(anatomy, Uptake(liver=0.6, stomach=0.4))
+
+    def errors(frame: polar.LVFrame) -> tuple[float, float]:
+        return (np.degrees(np.arccos(np.dot(frame.long_axis, truth.long_axis))),
+                np.linalg.norm(np.subtract(frame.centre_xyz_mm, truth.centre_xyz_mm)))
+
+    assert errors(polar.find_lv(ctac, voxel, origin))[0] > 20.0  # the case the other image is there for
+    frame = polar.find_lv(ctac, voxel, origin, same_acquisition=[nac])
+    angle, distance = errors(frame)
+    assert angle < 6.0 and distance < 8.0 and not frame.uncertain
+    scaled = polar.find_lv(ctac, voxel, origin, same_acquisition=[3.0 * nac])  # each image is scaled to itself
+    np.testing.assert_allclose(scaled.centre_xyz_mm, frame.centre_xyz_mm, atol=0.01)
+    np.testing.assert_allclose(scaled.long_axis, frame.long_axis, atol=1e-4)
+
+
+def test_find_lv_rejects_reconstructions_on_other_grids():
+    with pytest.raises(ValueError, match=r"one grid, got shapes \[\(8, 8, 8\), \(8, 8, 9\)\]"):
+        polar.find_lv(np.ones((8, 8, 8)), (6.4,) * 3, (0.0,) * 3, same_acquisition=[np.ones((8, 8, 9))])
+
+
+@pytest.mark.slow
 def test_find_lv_is_uncertain_without_an_lv():
     """Two solid hot organs in a warm body and no hollow shell anywhere: whatever fits best is flagged."""
     z, y, x = np.meshgrid(*(GRID.centres_mm(i) for i in range(3)), indexing="ij")
