@@ -198,7 +198,7 @@ def summary_table(values: dict) -> str:
                        ("nac_r_pixels", "Pearson R (polar pixels)")):
         subset = f"{right[key]:.3f}" if right else "–"
         lines.append(f"| {label} | {PAPER_NAC[key]:.2f} | {values[key]:.3f} | – | {subset} | – |")
-    lines += ["", f"A right LV frame: the automatic frame (found on CTAC) within {FRAME_OK[0]:.0f}° and "
+    lines += ["", f"A right LV frame: the automatic frame (found on CTAC with the nAC) within {FRAME_OK[0]:.0f}° and "
               f"{FRAME_OK[1]:.0f} mm of the phantom's LV. Wrong frames: {values['frames_wrong']}, of which "
               f"{values['frames_wrong_flagged']} flagged uncertain by the frame itself; right frames flagged: "
               f"{values['frames_right_flagged']}.", "", "| cohort | value |", "|---|---|",
