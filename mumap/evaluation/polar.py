@@ -192,8 +192,8 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
     poses = [(np.asarray(frame.centre_xyz_mm), np.asarray(frame.long_axis)) for frame in searches]
     with _single_thread():
         held = [fit_lv_shell(one, voxel_zyx_mm, origin_zyx_mm, poses, roi_mm=roi_mm, fit_pose=False) for one in images]
-    support = np.sum([[fit.score for fit in fits] for fits in held], axis=0)
-    found, fitted = searches[int(np.argmax(support))], held[0][int(np.argmax(support))]
+    best = int(np.argmax(np.sum([[fit.score for fit in fits] for fits in held], axis=0)))
+    found, fitted = searches[best], held[0][best]
     return replace(fitted, rival_score=found.rival_score / max(found.score, 1e-12) * fitted.score)
 
 
