@@ -10,9 +10,9 @@ Three steps, no ground truth used:
    behind a CTAC), the pose that fits them all best wins. The frame says how sure it is
    (:attr:`LVFrame.uncertain`); a reader's frame (:func:`reader_frame`) replaces it where it is wrong.
 2. :func:`short_axis` resamples the image in that frame (short-axis slices from base to apex), and
-   :func:`polar_map` samples the maximum count along profiles normal to the fitted mid-wall surface —
-   which are radial (short-axis) profiles in the basal and mid LV and spherical ones in the apical cap —
-   normalised to 100 % of the LV maximum.
+   :func:`polar_map` samples the post-filtered image's maximum count within the fitted wall along profiles
+   normal to its mid-wall surface — which are radial (short-axis) profiles in the basal and mid LV and
+   spherical ones in the apical cap — normalised to 100 % of the LV maximum.
 3. The bullseye layout (:func:`segment_image`) places the apex (segment 17, beyond the cavity tip) in
    the centre disc and the apical, mid and basal thirds of the cavity (base → cavity tip along the long
    axis, as in :func:`mumap.data.phantom.aha_segment`) in rings of equal width, in the standard
@@ -35,6 +35,7 @@ import torch
 from scipy import ndimage, optimize, signal
 
 from mumap.data.phantom import FRONT_XYZ, anterior_direction, short_axis_direction
+from mumap.spect.postfilter import CLINICAL_CUTOFF_PER_CM, CLINICAL_ORDER, butterworth_filter
 
 N_SEGMENTS = 17
 RING_EDGES = (0.25, 0.5, 0.75, 1.0)  # bullseye radii: apex 17 | apical | mid | basal
@@ -504,14 +505,24 @@ def _unbound(value: float, bounds: tuple[float, float]) -> float:
 
 
 def polar_map(image: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_zyx_mm, size: int = 512,
-              search_mm: float = 10.0) -> np.ndarray:
+              search_mm: float = 5.0, post_filter: tuple[float, int] | None = (CLINICAL_CUTOFF_PER_CM, CLINICAL_ORDER),
+              ) -> np.ndarray:
     """Polar map ``[size, size]`` of ``image`` in % of the LV maximum (NaN outside the bullseye).
 
-    Every bullseye pixel is a point of the fitted mid-wall surface (:func:`mid_wall`); its value is the
-    maximum count along the surface normal within half a wall plus ``search_mm`` on either side —
-    radial (short-axis) profiles in the basal and mid LV, spherical ones in the apical cap. The map is
-    then divided by its maximum (100 %).
+    As clinical software draws it (QPS: the maximal count within the myocardium, between the endo- and
+    epicardial surfaces, of the post-filtered image): the image is smoothed by the Butterworth post-filter of
+    nuclear cardiology (``post_filter`` = (critical frequency in cycles/cm, order), default 0.5 and 5:
+    :mod:`mumap.spect.postfilter`; ``None`` for an image that is already filtered); every bullseye pixel is
+    a point of the fitted mid-wall surface (:func:`mid_wall`), and its value is the maximum count along the
+    surface normal within the myocardium as the image shows it: half the fitted wall either side plus
+    ``search_mm`` (the fitted wall is thinner than the blurred one; without the margin, the apex's peak, which
+    blur pulls inwards, is missed) — radial (short-axis) profiles in the basal and mid LV, spherical ones in
+    the apical cap. The map is then divided by its maximum (100 %). Without the filter, that maximum is a
+    single voxel's noise; with a wider window (10 mm until mumap 0.5), it was often the gut or the liver
+    beneath the inferior wall.
     """
+    if post_filter is not None:
+        image = butterworth_filter(image, voxel_zyx_mm, *post_filter)
     rho, phi = bullseye_coordinates(size)
     disc = rho <= 1.0
     *_, counts = _wall_profiles(image, frame, rho[disc], phi[disc], voxel_zyx_mm, origin_zyx_mm, search_mm)

@@ -175,6 +175,23 @@ def test_normal_polar_map_is_near_uniform():
     assert scores.std() / scores.mean() < 0.06
 
 
+def test_one_hot_voxel_does_not_set_the_polar_maps_maximum():
+    """Normalised to a single voxel's noise, every score of a map drops; the clinical post-filter spreads that
+    voxel over its neighbours, as it does the noise of OSEM, and the scores barely move."""
+    image, voxel, origin, _ = _reconstruction_like(Anatomy(), Uptake())
+    frame = polar.find_lv(image, voxel, origin)
+    wall = lv_segment_map(GRID, Anatomy()) == 7  # mid anterior
+    spiked = image.copy()
+    spiked[tuple(np.argwhere(wall)[len(np.argwhere(wall)) // 2])] = 2.0 * image[wall].max()  # OSEM noise at low counts
+
+    def scores(img, post_filter):
+        return polar.segment_scores(polar.polar_map(img, frame, voxel, origin, size=128, post_filter=post_filter))
+    raw_drop = scores(image, None) - scores(spiked, None)
+    filtered_drop = scores(image, (0.5, 5)) - scores(spiked, (0.5, 5))
+    assert np.median(raw_drop) > 15.0
+    assert np.abs(filtered_drop).max() < 3.0
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("territory", "side"), [("LAD", "anterior"), ("LCX", "lateral"), ("RCA", "inferior")])
 def test_defect_shows_in_its_territory_and_place(territory, side):
