@@ -518,7 +518,7 @@ def polar_map(image: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_zyx_mm, si
     ``search_mm`` (the fitted wall is thinner than the blurred one; without the margin, the apex's peak, which
     blur pulls inwards, is missed) — radial (short-axis) profiles in the basal and mid LV, spherical ones in
     the apical cap. The map is then divided by its maximum (100 %). Without the filter, that maximum is a
-    single voxel's noise; with a wider window (10 mm until mumap 0.5), it was often the gut or the liver
+    single voxel's noise; with the wider window used before (10 mm), it was often the gut or the liver
     beneath the inferior wall.
     """
     if post_filter is not None:

@@ -175,6 +175,7 @@ def test_normal_polar_map_is_near_uniform():
     assert scores.std() / scores.mean() < 0.06
 
 
+@pytest.mark.slow
 def test_one_hot_voxel_does_not_set_the_polar_maps_maximum():
     """Normalised to a single voxel's noise, every score of a map drops; the clinical post-filter spreads that
     voxel over its neighbours, as it does the noise of OSEM, and the scores barely move."""
