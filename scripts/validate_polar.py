@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from mumap.data import io
-from mumap.data.phantom import TERRITORY_SEGMENTS
+from mumap.data.phantom import territory_segments
 from mumap.evaluation.polar import find_lv, polar_map, segment_scores
 from mumap.spect.geometry import ImageGrid
 from mumap.spect.prac import prac, prac_projector
@@ -75,7 +75,7 @@ def main(root: str, column: str = "ctac") -> dict[str, float]:
         if truth["defect"]:
             defect = truth["defect"]
             in_defect.append(worst in defect["segments"])
-            in_territory.append(worst in TERRITORY_SEGMENTS[defect["territory"]])
+            in_territory.append(worst in territory_segments(defect["territory"]))
             if defect["severity"] >= 0.3:
                 severe.append(in_territory[-1])
             line += f" defect {defect['territory']} {defect['segments']} {defect['severity']:.0%}"

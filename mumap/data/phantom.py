@@ -2,11 +2,12 @@
 
 A study is rendered from seeded draws: a :class:`Patient` (sex, age, height, weight, as in an MPI cohort), an
 :class:`Anatomy` derived from the patient with random variability (also its CT: tissue densities), the
-patient's perfusion (:func:`sample_defects`: one defect for both of a patient's studies, fixed or reversible),
-an :class:`Uptake` per study and the :class:`ScanConditions` of the study (breathing, SPECT–CT
-misregistration, CT noise). :func:`render` turns them into an activity image as the SPECT sees it (relative
-uptake, myocardium = 1; breathing-blurred and misregistered), a μ-map as the CT sees it (cm⁻¹ at 140.5 keV,
-one snapshot) and the LV ground truth (in the CT's frame).
+patient's perfusion (:func:`sample_defects`: one defect for both of a patient's studies, in one coronary
+territory or two, fixed or reversible), an :class:`Uptake` per study (acquired again while the abdomen beside the
+LV is as hot as the myocardium: :func:`sample_accepted_uptake`) and the :class:`ScanConditions` of the study
+(breathing, SPECT–CT misregistration, CT noise). :func:`render` turns them into an activity image as the SPECT
+sees it (relative uptake, myocardium = 1; breathing-blurred and misregistered), a μ-map as the CT sees it (cm⁻¹
+at 140.5 keV, one snapshot) and the LV ground truth (in the CT's frame).
 
 Sizes follow typical adult anatomy at heart level, varied with sex, height and BMI: body 30–40 cm lateral ×
 20–28 cm AP, flattened where it lies on the curved bed pallet (≈45 cm wide), subcutaneous fat 0.5–4 cm, thicker
@@ -206,11 +207,12 @@ def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
     wall = rng.uniform(8.0, 12.0)
     lv_long, lv_short = lv_semi_axes_mm(mass, length, wall)
     elevation = rng.uniform(20.0, 40.0)
-    # the heart rests on the left dome: its lowest point (LV centre at z = 0) is ≈ 35–55 mm down; in men
-    # the dome reaches up beside the inferior wall (abdomen instead of lung around it), the source of
-    # inferior-wall attenuation artefacts; the right dome is 1–2 cm above the left
+    # the heart rests on the left dome: its lowest point (LV centre at z = 0) is ≈ 35–55 mm down; in two thirds
+    # of the men the dome reaches up beside the inferior wall (abdomen instead of lung around it), the source of
+    # inferior-wall attenuation artefacts; the right dome is 1–2 cm above the left. (mumap < 0.6: in every man,
+    # 5–25 mm up; the calibration in docs/REALISM.md measured what that did.)
     heart_bottom = lv_lowest_z_mm(lv_long, lv_short, elevation)
-    left_dome = heart_bottom + (rng.uniform(5.0, 25.0) if patient.sex == "M" else -rng.uniform(0.0, 25.0))
+    left_dome = heart_bottom + (rng.uniform(-10.0, 20.0) if patient.sex == "M" else -rng.uniform(0.0, 25.0))
     right_dome = left_dome + rng.uniform(10.0, 20.0)
     heart = (rng.uniform(20.0, 40.0), -rng.uniform(20.0, 40.0) * depth / 115.0, 0.0)
     # abdomen: the gallbladder under the liver (right, anterior); bowel loops under the left dome, the first one
@@ -261,10 +263,11 @@ def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
 
 @dataclass(frozen=True)
 class Defect:
-    """A perfusion defect: coronary ``territory``, affected AHA ``segments``, uptake reduction 0–0.7; ``kind``
+    """A perfusion defect: coronary ``territory`` (one, or two joined by ``+``: :func:`territory_segments`),
+    affected AHA ``segments``, uptake reduction 0–0.7; ``kind``
     ``fixed`` (scar: in stress and rest alike) or ``reversible`` (ischaemia: at stress, milder or gone at rest)."""
 
-    territory: Literal["LAD", "LCX", "RCA"]
+    territory: str
     segments: tuple[int, ...]
     severity: float
     kind: Literal["fixed", "reversible"] = "fixed"
@@ -287,17 +290,36 @@ class Uptake:
     defect: Defect | None = None
 
 
+MULTI_VESSEL_FRACTION = 0.3
+"""Of the patients with a defect, the fraction whose defect spans two coronary territories (multi-vessel
+disease); with :attr:`mumap.data.synthesize.Preset.defect_probability` calibrated against the paper's R
+(docs/REALISM.md)."""
+
+
+def territory_segments(territory: str) -> tuple[int, ...]:
+    """The AHA segments of a defect's ``territory``: one of :data:`TERRITORY_SEGMENTS` or two joined by ``+``
+    (multi-vessel disease, e.g. ``"LAD+RCA"``)."""
+    return tuple(sorted({s for name in territory.split("+") for s in TERRITORY_SEGMENTS[name]}))
+
+
 def sample_defects(rng: np.random.Generator, probability: float) -> dict[str, Defect | None]:
-    """A patient's perfusion defect at ``stress`` and at ``rest`` (with the given probability, else none): one
-    territory for both; fixed (rest severity 85–100 % of stress) or, as often, reversible (rest 0–50 %, gone
+    """A patient's perfusion defect at ``stress`` and at ``rest`` (with the given probability, else none): the
+    same territory for both — one, or two in :data:`MULTI_VESSEL_FRACTION` of the patients, each with about 70 %
+    of its segments —; fixed (rest severity 85–100 % of stress) or, as often, reversible (rest 0–50 %, gone
     below 0.05)."""
     if rng.random() >= probability:
         return {"stress": None, "rest": None}
-    territory = str(rng.choice(list(TERRITORY_SEGMENTS)))
-    segments = TERRITORY_SEGMENTS[territory]
-    keep = rng.random(len(segments)) < 0.7
-    keep[rng.integers(len(segments))] = True
-    chosen = tuple(int(s) for s, k in zip(segments, keep, strict=True) if k)
+    names = list(TERRITORY_SEGMENTS)
+    territories = [str(rng.choice(names))]
+    if rng.random() < MULTI_VESSEL_FRACTION:
+        territories.append(str(rng.choice([name for name in names if name != territories[0]])))
+    chosen = set()
+    for name in territories:
+        segments = TERRITORY_SEGMENTS[name]
+        keep = rng.random(len(segments)) < 0.7
+        keep[rng.integers(len(segments))] = True
+        chosen |= {int(s) for s, k in zip(segments, keep, strict=True) if k}
+    territory, chosen = "+".join(sorted(territories)), tuple(sorted(chosen))
     severity = round(float(rng.uniform(0.1, 0.7)), 3)
     kind = "fixed" if rng.random() < 0.5 else "reversible"
     rest = round(severity * float(rng.uniform(0.85, 1.0) if kind == "fixed" else rng.uniform(0.0, 0.5)), 3)
@@ -320,6 +342,46 @@ def sample_uptake(protocol: Literal["stress", "rest"], rng: np.random.Generator,
         bowel=rng.uniform(0.3, 1.5) if rest else rng.uniform(0.1, 0.8),
         defect=defect,
     )
+
+
+ABDOMINAL_ORGANS = ("liver", "stomach", "gallbladder", "bowel")
+REPEAT_UPTAKE_BESIDE_LV = 0.7
+"""Abdominal uptake within :data:`REPEAT_MARGIN_MM` of the LV wall, relative to the myocardium's, at which a study
+is acquired again later: subdiaphragmatic activity as hot as the inferior wall and next to it spills into it and
+sets the polar map's normalisation (more so after attenuation correction, which lifts the deep abdomen), so
+such studies are acquired again after a wait (Burrell & MacDonald, J. Nucl. Med. Technol. 34:193, 2006; Strok et
+al., Radiol. Oncol. 58:313, 2024: subdiaphragmatic activity "often necessitate[s] repeated imaging"). The
+threshold and margin are this project's reading of "as hot and adjacent"; the cohort's calibration
+(docs/REALISM.md) measured their effect."""
+REPEAT_MARGIN_MM = 15.0
+MAX_REPEATS = 2
+
+
+def abdominal_uptake_beside_lv(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake,
+                               margin_mm: float = REPEAT_MARGIN_MM) -> float:
+    """The hottest uptake of the liver, stomach, gallbladder or bowel within ``margin_mm`` of the LV myocardium
+    on ``grid``, relative to the myocardium's (= 1), breathing aside: what a reader checks on the slices before
+    accepting a study. 0 when no abdominal organ comes that close."""
+    still = replace(uptake, defect=None)
+    with_abdomen = render(grid, anatomy, still)[0]
+    without = render(grid, anatomy, replace(still, **dict.fromkeys(ABDOMINAL_ORGANS, 0.0)))[0]
+    lv = lv_segment_map(grid, anatomy) > 0
+    near = (ndimage.distance_transform_edt(~lv, sampling=grid.voxel_zyx_mm) <= margin_mm) & ~lv
+    return float((with_abdomen - without)[near].max(initial=0.0))
+
+
+def sample_accepted_uptake(protocol: Literal["stress", "rest"], rng: np.random.Generator, defect: Defect | None,
+                           grid: ImageGrid, anatomy: Anatomy, max_repeats: int = MAX_REPEATS) -> tuple[Uptake, int]:
+    """A study's uptake as accepted for reading, and how often its acquisition was repeated: while the abdomen
+    beside the LV wall is as hot as :data:`REPEAT_UPTAKE_BESIDE_LV` (on ``grid``), the study is acquired again
+    later — its abdominal uptake drawn anew, the heart's and the rest unchanged — at most ``max_repeats`` times
+    (then it is read as it is, as clinics do)."""
+    uptake, repeats = sample_uptake(protocol, rng, defect), 0
+    while repeats < max_repeats and abdominal_uptake_beside_lv(grid, anatomy, uptake) >= REPEAT_UPTAKE_BESIDE_LV:
+        later = sample_uptake(protocol, rng, None)
+        uptake = replace(uptake, **{organ: getattr(later, organ) for organ in ABDOMINAL_ORGANS})
+        repeats += 1
+    return uptake, repeats
 
 
 @dataclass(frozen=True)

@@ -43,11 +43,11 @@ from mumap.data.phantom import (
     ScanConditions,
     Uptake,
     render,
+    sample_accepted_uptake,
     sample_anatomy,
     sample_defects,
     sample_patients,
     sample_scan,
-    sample_uptake,
 )
 from mumap.spect.attenuation import MU_140KEV, MU_WATER_140KEV
 from mumap.spect.geometry import Acquisition, Collimator, ImageGrid, block_mean
@@ -81,7 +81,7 @@ class Preset:
     supersampling: int = 2
     counts: tuple[float, float] = (3e6, 6e6)  # photopeak counts per study, uniform range
     crop_mm: tuple[float, float] = (110.0, 394.0)  # CT axial extent (23–82 slices of 4.8 mm)
-    defect_probability: float = 0.4
+    defect_probability: float = 0.7  # calibrated against the paper's R (docs/REALISM.md)
     iterations: int = 10
     subsets: int = 3
     hard: bool = False  # one hard case per patient (mumap.data.hard.HARD_CASES, in turn), all in the test split
@@ -178,15 +178,18 @@ def patient_anatomy(plan: StudyPlan, seed: int) -> Anatomy:
     return hard_anatomy(anatomy, plan.case, np.random.default_rng([seed, 5, number]))
 
 
-def study_uptake(preset: Preset, plan: StudyPlan, seed: int, rng: np.random.Generator) -> Uptake:
-    """A study's uptake: the patient's perfusion defect (one draw per patient, so that stress and rest agree:
-    fixed in both, or reversible) at the study's protocol, the other tissues drawn for the study from ``rng``."""
+def study_uptake(preset: Preset, plan: StudyPlan, seed: int, anatomy: Anatomy, rng: np.random.Generator
+                 ) -> tuple[Uptake, int]:
+    """A study's uptake as accepted for reading (:func:`~mumap.data.phantom.sample_accepted_uptake`) and how
+    often its acquisition was repeated: the patient's perfusion defect (one draw per patient, so that stress and
+    rest agree: fixed in both, or reversible) at the study's protocol, the other tissues drawn for the study from
+    ``rng``; a hard case then makes it hard (after the check, as a study read despite it)."""
     number = int(plan.patient.patient_id[1:])
     defects = sample_defects(np.random.default_rng([seed, 3, number]), preset.defect_probability)
-    if plan.case is None:
-        return sample_uptake(plan.protocol, rng, defects[plan.protocol])
-    defects = hard_defects(defects, plan.case, np.random.default_rng([seed, 6, number]))
-    return hard_uptake(sample_uptake(plan.protocol, rng, defects[plan.protocol]), plan.case, rng)
+    if plan.case is not None:
+        defects = hard_defects(defects, plan.case, np.random.default_rng([seed, 6, number]))
+    uptake, repeats = sample_accepted_uptake(plan.protocol, rng, defects[plan.protocol], preset.grid, anatomy)
+    return (uptake if plan.case is None else hard_uptake(uptake, plan.case, rng)), repeats
 
 
 @dataclass
@@ -253,7 +256,7 @@ def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path
     """Simulate, reconstruct and write one study into ``study_dir`` (atomically); returns its csv row."""
     study_rng = np.random.default_rng([seed, 2, plan.index])
     anatomy = patient_anatomy(plan, seed)
-    uptake = study_uptake(preset, plan, seed, study_rng)
+    uptake, repeats = study_uptake(preset, plan, seed, anatomy, study_rng)
     scan = sample_scan(study_rng)
     grid = preset.grid
     phantom = render_study(preset, anatomy, uptake, scan, study_rng)
@@ -287,8 +290,8 @@ def synthesize_study(preset: Preset, plan: StudyPlan, seed: int, study_dir: Path
                             lower_window=data.lower_window.numpy().astype(np.int32),
                             angles_deg=acquisition.angles_deg)
         meta = {"study_id": plan.study_id, "patient": asdict(plan.patient), "protocol": plan.protocol,
-                "case": plan.case,
-                "counts": counts, "anatomy": asdict(anatomy), "uptake": asdict(uptake), "scan": asdict(scan),
+                "case": plan.case, "counts": counts, "anatomy": asdict(anatomy), "uptake": asdict(uptake),
+                "repeated_acquisitions": repeats, "scan": asdict(scan),
                 "lv": truth.to_dict(),
                 "slices": [first, last], "acquisition": _acquisition_dict(acquisition),
                 "scatter_fraction": round(data.scatter_fraction, 6), "clearance_mm": round(phantom.clearance_mm, 1)}

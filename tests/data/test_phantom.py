@@ -12,12 +12,16 @@ from scipy import ndimage
 from mumap.data.phantom import (
     CHEST_WALL_MM,
     LUNG_MU_PER_G_CM3,
+    MAX_REPEATS,
+    MULTI_VESSEL_FRACTION,
+    REPEAT_UPTAKE_BESIDE_LV,
     TERRITORY_SEGMENTS,
     Anatomy,
     Defect,
     Patient,
     ScanConditions,
     Uptake,
+    abdominal_uptake_beside_lv,
     aha_segment,
     anatomy_from_dict,
     anterior_direction,
@@ -27,11 +31,13 @@ from mumap.data.phantom import (
     lv_segment_map,
     lv_shell_mass_g,
     render,
+    sample_accepted_uptake,
     sample_anatomy,
     sample_defects,
     sample_patients,
     sample_scan,
     sample_uptake,
+    territory_segments,
 )
 from mumap.spect.attenuation import MU_140KEV
 from mumap.spect.geometry import ImageGrid
@@ -140,22 +146,32 @@ def test_a_defect_lowers_uptake_in_its_segments_only():
     assert truth.defect["territory"] == "RCA" and truth.defect["severity"] == 0.5
 
 
-def test_sampled_defects_stay_in_one_territory_and_range_and_agree_between_stress_and_rest():
+def test_sampled_defects_follow_their_territories_and_agree_between_stress_and_rest():
     rng = np.random.default_rng(5)
     pairs = [sample_defects(rng, 1.0) for _ in range(400)]
     for pair in pairs:
         stress, rest = pair["stress"], pair["rest"]
-        assert set(stress.segments) <= set(TERRITORY_SEGMENTS[stress.territory]) and stress.segments
+        assert set(stress.segments) <= set(territory_segments(stress.territory)) and stress.segments
+        for name in stress.territory.split("+"):  # every named territory has segments in the defect
+            assert set(stress.segments) & set(TERRITORY_SEGMENTS[name])
         assert 0.1 <= stress.severity <= 0.7
         if stress.kind == "fixed":  # scar: the same defect in both
             assert (rest.territory, rest.segments) == (stress.territory, stress.segments)
             assert 0.85 * stress.severity - 1e-3 <= rest.severity <= stress.severity
         else:  # ischaemia: milder at rest, or gone
             assert rest is None or (rest.segments == stress.segments and rest.severity <= 0.5 * stress.severity + 1e-3)
+    two = np.mean(["+" in p["stress"].territory for p in pairs])
+    assert abs(two - MULTI_VESSEL_FRACTION) < 0.07
     kinds = [p["stress"].kind for p in pairs]
     assert 0.4 < kinds.count("fixed") / len(kinds) < 0.6
-    assert any(p["rest"] is None for p in pairs) and {p["stress"].territory for p in pairs} == set(TERRITORY_SEGMENTS)
+    assert any(p["rest"] is None for p in pairs) and {p["stress"].territory for p in pairs} == {
+        "LAD", "LCX", "RCA", "LAD+LCX", "LAD+RCA", "LCX+RCA"}
     assert sample_defects(rng, 0.0) == {"stress": None, "rest": None}
+
+
+def test_a_multi_vessel_territory_has_both_territories_segments():
+    assert territory_segments("LAD+RCA") == tuple(sorted(TERRITORY_SEGMENTS["LAD"] + TERRITORY_SEGMENTS["RCA"]))
+    assert territory_segments("LCX") == tuple(sorted(TERRITORY_SEGMENTS["LCX"]))
 
 
 def test_hepatobiliary_and_bowel_activity_is_higher_at_rest():
@@ -164,6 +180,42 @@ def test_hepatobiliary_and_bowel_activity_is_higher_at_rest():
     rest = [sample_uptake("rest", rng, None) for _ in range(300)]
     for organ in ("gallbladder", "bowel", "liver"):
         assert np.mean([getattr(u, organ) for u in rest]) > 1.2 * np.mean([getattr(u, organ) for u in stress])
+
+
+def _bowel_under_the_heart(gap_mm: float) -> Anatomy:
+    """The reference anatomy with the left dome 15 mm above the LV's lowest point and one bowel loop (radius
+    20 mm) ``gap_mm`` below the diaphragm under the heart."""
+    a = Anatomy()
+    lowest = lv_lowest_z_mm(*a.lv_semi_axes_mm, a.lv_elevation_deg)
+    return replace(a, diaphragm_z_mm=(lowest + 30.0, lowest + 15.0),
+                   bowel_loops_xyzr_mm=((30.0, -30.0, lowest - 25.0 - gap_mm, 20.0),))
+
+
+def test_abdominal_uptake_beside_the_lv_is_the_hottest_organ_within_the_margin():
+    uptake = Uptake(liver=0.3, stomach=0.3, gallbladder=0.3, bowel=1.2)
+    assert abdominal_uptake_beside_lv(GRID, _bowel_under_the_heart(0.0), uptake) == pytest.approx(1.2)
+    # 10 mm further down the loop lies beyond the 15 mm margin; the stomach under the dome is still beside the LV
+    assert abdominal_uptake_beside_lv(GRID, _bowel_under_the_heart(10.0), uptake) == pytest.approx(0.3)
+    assert abdominal_uptake_beside_lv(GRID, _bowel_under_the_heart(10.0), uptake, margin_mm=30.0) == pytest.approx(1.2)
+    # a woman's dome below the heart: nothing abdominal within the margin
+    assert abdominal_uptake_beside_lv(GRID, Anatomy(), uptake) == 0.0
+
+
+def test_a_study_with_hot_gut_beside_the_lv_is_acquired_again_with_only_its_abdomen_redrawn():
+    grid = ImageGrid((24, 40, 48), (9.6, 9.6, 9.6))
+    anatomy, rng = _bowel_under_the_heart(0.0), np.random.default_rng(4)
+    defect = Defect("RCA", (4, 10), 0.4)
+    first_draws = [sample_uptake("rest", np.random.default_rng(seed), defect) for seed in range(200)]
+    assert np.mean([u.bowel >= REPEAT_UPTAKE_BESIDE_LV for u in first_draws]) > 0.6  # at rest mostly too hot
+    accepted = [sample_accepted_uptake("rest", rng, defect, grid, anatomy) for _ in range(12)]
+    passed = [abdominal_uptake_beside_lv(grid, anatomy, u) < REPEAT_UPTAKE_BESIDE_LV for u, _ in accepted]
+    for (uptake, repeats), ok in zip(accepted, passed, strict=True):
+        assert 0 <= repeats <= MAX_REPEATS and uptake.defect == defect
+        assert ok or repeats == MAX_REPEATS  # repeated until accepted, or read as it is after the last repeat
+    assert any(r > 0 for _, r in accepted) and np.mean(passed) > 0.5
+    # without an abdomen beside the LV nothing is repeated: the first draw stands
+    alone = sample_accepted_uptake("rest", np.random.default_rng(5), None, grid, Anatomy())
+    assert alone == (sample_uptake("rest", np.random.default_rng(5), None), 0)
 
 
 def test_lung_activity_per_voxel_is_below_soft_tissue_and_follows_its_density():

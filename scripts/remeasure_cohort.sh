@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Every measurement that README.md, docs/BENCHMARKS.md, docs/REALISM.md and experiments/ quote and that depends on
+# the synthetic cohort, run again after the cohort changes (a new generator version): the cohorts (quick, hard with
+# seeds 0 and 1), `make train`, the model file, the evaluation report with both hard cohorts, the calibration (PRAC
+# and the simulator's CTAC), the LV-frame validation, the recorded random search, `mumap predict` and the benchmarks
+# that read the cohort. About 2.5 hours on 2 cores; two single-threaded jobs share the cores where they can.
+# Each step's output and its `time` go to $LOG/<step>.log; a step that fails stops the script. The figures it
+# produces are then copied into the docs by hand, with this script's step as their command.
+#
+#   bash scripts/remeasure_cohort.sh            # from the repository root, after `make setup`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LOG=${LOG:-remeasure-logs}
+mkdir -p "$LOG"
+PY=.venv/bin/python
+MUMAP=.venv/bin/mumap
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+
+step() {  # step NAME COMMAND…: run it timed into $LOG/NAME.log
+  local name=$1
+  shift
+  echo "$(date -u +%FT%TZ) start $name"
+  { time "$@"; } >"$LOG/$name.log" 2>&1
+  echo "$(date -u +%FT%TZ) done  $name"
+}
+
+pair() {  # pair NAME1 "COMMAND1" NAME2 "COMMAND2": both at once (one thread each), wait for both
+  step "$1" bash -c "$2" &
+  local first=$!
+  step "$3" bash -c "$4"
+  wait "$first"
+}
+
+rm -rf data/quick data/hard0 data/hard1 outputs/quick outputs/search/quick-random
+step data make data
+step hard0 "$MUMAP" synthesize --preset hard --out data/hard0 --seed 0 --workers 2
+step hard1 "$MUMAP" synthesize --preset hard --out data/hard1 --seed 1 --workers 2
+OMP_NUM_THREADS=2 step train make train
+step export "$MUMAP" export outputs/quick/checkpoints/best-*.ckpt -o quick.mumap.pt
+
+pair eval-h0 "$PY evaluate.py run=outputs/quick hard=data/hard0 out=eval-h0 workers=1" \
+     eval-h1 "$PY evaluate.py run=outputs/quick hard=data/hard1 out=eval-h1 workers=1"
+pair realism-prac "$PY -m mumap.evaluation.realism data/quick --workers 1" \
+     realism-simulator "$PY -m mumap.evaluation.realism data/quick --out data/quick/realism-simulator --ctac simulator --workers 1"
+for cohort in quick hard0 hard1; do
+  pair "validate-$cohort-ctac" "$PY scripts/validate_polar.py data/$cohort ctac" \
+       "validate-$cohort-nac" "$PY scripts/validate_polar.py data/$cohort nac"
+  pair "validate-$cohort-ctac+nac" "$PY scripts/validate_polar.py data/$cohort ctac+nac" \
+       "validate-$cohort-prac+nac" "$PY scripts/validate_polar.py data/$cohort prac+nac"
+done
+step validate-quick-prac "$PY" scripts/validate_polar.py data/quick prac
+
+# the recorded random search (experiments/quick-random/README.md): two workers on one study, one thread each
+search_worker() {
+  "$PY" train.py -m hparams=random hydra.sweeper.n_trials=32 trainer.max_epochs=8 logger.wandb=null \
+    trainer.enable_progress_bar=false
+}
+pair search-worker1 "$(declare -f search_worker); search_worker" \
+     search-worker2 "sleep 5; $(declare -f search_worker); search_worker"
+step search-analyze "$PY" -m mumap.search.analyze outputs/search/quick-random --export quick-best
+
+step predict "$MUMAP" predict data/quick/S0005/nac.nii.gz --model quick.mumap.pt -o "$LOG/predict-S0005" --prac
+OMP_NUM_THREADS=2 step bench-evaluation "$PY" -m mumap.bench.evaluation
+OMP_NUM_THREADS=2 step bench-training "$PY" -m mumap.bench.training
+OMP_NUM_THREADS=2 step bench-search "$PY" -m mumap.bench.search
+step digest "$PY" -c "from pathlib import Path; from tests.helpers import cohort_digest; print(cohort_digest(Path('data/quick')))"
+echo "$(date -u +%FT%TZ) all done: logs in $LOG/"
