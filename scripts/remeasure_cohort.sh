@@ -12,8 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LOG=${LOG:-remeasure-logs}
 mkdir -p "$LOG"
-PY=.venv/bin/python
-MUMAP=.venv/bin/mumap
+export PY=.venv/bin/python MUMAP=.venv/bin/mumap  # exported: the paired steps run in their own bash
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 step() {  # step NAME COMMAND…: run it timed into $LOG/NAME.log
@@ -49,6 +48,7 @@ for cohort in quick hard0 hard1; do
        "validate-$cohort-prac+nac" "$PY scripts/validate_polar.py data/$cohort prac+nac"
 done
 step validate-quick-prac "$PY" scripts/validate_polar.py data/quick prac
+step examples "$PY" scripts/realism_examples.py data/quick --out docs/figures
 
 # the recorded random search (experiments/quick-random/README.md): two workers on one study, one thread each
 search_worker() {
