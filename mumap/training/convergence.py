@@ -15,9 +15,9 @@ validation studies:
   anatomy) → ``noise``.
 
 A run whose metrics are not finite at its best epoch (the losses diverged to NaN from the start) is
-``diverged``. The 11 converged trials of the recorded quick search (``experiments/quick-random``, 0.5.0
-cohort, 8 epochs) had contrast 0.52–0.82 and roughness 0.85–1.73 at their best epoch, the non-converged
-ones 0.37–18.87 and 0.79–31.18. There every non-converged trial failed the NMAE criterion (11 also the
+``diverged``. The 11 converged trials of the recorded quick search (``experiments/quick-random``, 0.6.0
+cohort, 8 epochs) had contrast 0.42–0.87 and roughness 0.76–1.83 at their best epoch, the non-converged
+ones 0.38–10.25 and 0.80–12.79. There every non-converged trial failed the NMAE criterion (9 also the
 roughness one); the structure ratios are the second line, for maps that beat the baseline's NMAE while
 flat or speckled.
 """
