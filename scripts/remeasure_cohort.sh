@@ -3,9 +3,10 @@
 # the synthetic cohort, run again after the cohort changes (a new generator version): the cohorts (quick, hard with
 # seeds 0 and 1), `make train`, the model file, the evaluation report with both hard cohorts, the calibration (PRAC
 # and the simulator's CTAC), the LV-frame validation, the recorded random search, `mumap predict` and the benchmarks
-# that read the cohort. About 2.5 hours on 2 cores; two single-threaded jobs share the cores where they can.
-# Each step's output and its `time` go to $LOG/<step>.log; a step that fails stops the script. The figures it
-# produces are then copied into the docs by hand, with this script's step as their command.
+# that read the cohort (training step, search). About 2.5 hours on 2 cores; two single-threaded jobs share the cores
+# where they can. Each step's output and its `time` go to $LOG/<step>.log; a step that fails stops the script,
+# saying which. The figures it produces are then copied into the docs by hand, with this script's step as their
+# command; the search's exported best trial names the cohort it was found on.
 #
 #   bash scripts/remeasure_cohort.sh            # from the repository root, after `make setup`
 set -euo pipefail
@@ -15,11 +16,14 @@ mkdir -p "$LOG"
 export PY=.venv/bin/python MUMAP=.venv/bin/mumap  # exported: the paired steps run in their own bash
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
-step() {  # step NAME COMMAND…: run it timed into $LOG/NAME.log
+step() {  # step NAME COMMAND…: run it timed into $LOG/NAME.log; a failure is said, and stops the script
   local name=$1
   shift
   echo "$(date -u +%FT%TZ) start $name"
-  { time "$@"; } >"$LOG/$name.log" 2>&1
+  if ! { time "$@"; } >"$LOG/$name.log" 2>&1; then
+    echo "$(date -u +%FT%TZ) FAILED $name: see $LOG/$name.log" >&2
+    return 1
+  fi
   echo "$(date -u +%FT%TZ) done  $name"
 }
 
@@ -60,7 +64,6 @@ pair search-worker1 "$(declare -f search_worker); search_worker" \
 step search-analyze "$PY" -m mumap.search.analyze outputs/search/quick-random --export quick-best
 
 step predict "$MUMAP" predict data/quick/S0005/nac.nii.gz --model quick.mumap.pt -o "$LOG/predict-S0005" --prac
-OMP_NUM_THREADS=2 step bench-evaluation "$PY" -m mumap.bench.evaluation
 OMP_NUM_THREADS=2 step bench-training "$PY" -m mumap.bench.training
 OMP_NUM_THREADS=2 step bench-search "$PY" -m mumap.bench.search
 step digest "$PY" -c "from pathlib import Path; from tests.helpers import cohort_digest; print(cohort_digest(Path('data/quick')))"

@@ -8,6 +8,7 @@ in the affine, not the data. ``origin_zyx_mm`` is the LPS position (z, y, x) of 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from pathlib import Path
 
@@ -102,6 +103,20 @@ def read_studies(listing: str | Path) -> list[dict]:
         raise DatasetError(f"{listing}: not found — build a cohort (make data) or import one (mumap import)")
     with open(listing, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def cohort_description(root: str | Path) -> dict:
+    """What built the dataset at ``root``, from its ``dataset.json``: ``generator`` (e.g. "mumap 0.6.0 synthetic
+    IQ·SPECT cohort" or "mumap 0.6.0 import"), ``preset`` and ``seed`` where recorded; ``{}`` for a folder
+    without one (your own data laid out by hand)."""
+    manifest = Path(root) / "dataset.json"
+    if not manifest.is_file():
+        return {}
+    try:
+        described = json.loads(manifest.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise DatasetError(f"{manifest}: unreadable ({err})") from err
+    return {key: described[key] for key in ("generator", "preset", "seed") if key in described}
 
 
 def read_split(root: str | Path, split: str, max_studies: int | None = None) -> list[dict]:

@@ -222,9 +222,18 @@ def experiment_yaml(trial: FrozenTrial, study_name: str) -> str:
     lines = ["# @package _global_",
              f"# Best trial #{trial.number} of search {study_name!r}: validation NMAE {trial.value:.5f}, "
              f"{trial.user_attrs.get('convergence', 'converged')}.",
+             *_cohort_line(trial.user_attrs.get("cohort", {})),
              "# Exported by `python -m mumap.search.analyze`; `python train.py experiment=<file name>` trains it.",
              "defaults:", *defaults, "  - _self_", ""]
     return "\n".join(lines) + OmegaConf.to_yaml(OmegaConf.from_dotlist(keys))
+
+
+def _cohort_line(cohort: dict) -> list[str]:
+    """The exported config's comment line naming the cohort the trial trained on (none if not recorded)."""
+    if not cohort.get("generator"):
+        return []
+    built = ", ".join(f"{key} {cohort[key]}" for key in ("preset", "seed") if key in cohort)
+    return [f"# Found on a cohort built by {cohort['generator']}" + (f" ({built})" if built else "") + "."]
 
 
 def analyze(target: str | Path, out: str | Path, study_name: str | None = None,

@@ -15,6 +15,7 @@ import lightning as L
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from mumap.data.io import cohort_description
 from mumap.training.checkpoints import CHECKPOINTS, LAST, checkpoint_epoch
 from mumap.training.config import instantiate_all
 from mumap.training.convergence import BestEpochMetrics, Verdict
@@ -45,13 +46,15 @@ class RunResult:
     def trial_record(self, cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
         """The mapping ``train.py`` returns, which a search stores per trial: ``objective`` (the best
         epoch's validation NMAE; ∞ for a run that diverged, which is finished, not failed), its metrics,
-        the checkpoint, the verdict, the resolved config and the config-group ``choices`` it was composed
-        from (Hydra's ``runtime.choices``)."""
+        the checkpoint, the verdict, the resolved config, the config-group ``choices`` it was composed
+        from (Hydra's ``runtime.choices``) and the ``cohort`` it trained on (:func:`~mumap.data.io.cohort_description`
+        of ``data.root``: a search's findings hold for that cohort)."""
         nmae = self.best_epoch.get("val/nmae", math.nan)
         return {"objective": nmae if math.isfinite(nmae) else math.inf, "val_metrics": self.best_epoch,
                 "checkpoint": self.best_checkpoint, "converged": self.verdict.converged,
                 "convergence": self.verdict.reason, "config": OmegaConf.to_container(cfg, resolve=True),
-                "choices": {group: choice for group, choice in choices.items() if not group.startswith("hydra/")}}
+                "choices": {group: choice for group, choice in choices.items() if not group.startswith("hydra/")},
+                "cohort": cohort_description(root) if (root := cfg.get("data", {}).get("root")) else {}}
 
 
 def _the(kind: type, callbacks: list, key: str) -> Any:

@@ -122,3 +122,13 @@ def test_read_split_gives_one_split_in_file_order(tmp_path):
     assert io.read_split(tmp_path, "val") == []  # an empty split is the caller's to judge
     with pytest.raises(DatasetError, match=r"nowhere[/\\]studies\.csv: not found"):
         io.read_split(tmp_path / "nowhere", "train")
+
+
+def test_cohort_description_says_what_built_the_dataset(tmp_path):
+    assert io.cohort_description(tmp_path) == {}  # your own data, laid out by hand
+    (tmp_path / "dataset.json").write_text('{"generator": "mumap 9.9 synthetic", "preset": "quick", "seed": 2, '
+                                           '"n_studies": 48}')
+    assert io.cohort_description(tmp_path) == {"generator": "mumap 9.9 synthetic", "preset": "quick", "seed": 2}
+    (tmp_path / "dataset.json").write_text('{"generator": ')
+    with pytest.raises(DatasetError, match=r"dataset\.json: unreadable"):
+        io.cohort_description(tmp_path)

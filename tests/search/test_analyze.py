@@ -13,7 +13,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import create_trial
 from scipy import stats
 
-from mumap.search.analyze import analyze, load_optuna_study, main
+from mumap.search.analyze import analyze, experiment_yaml, load_optuna_study, main
 
 SPACE = {"loss": CategoricalDistribution(["l1", "l2_gdl"]),
          "discriminator": CategoricalDistribution(["classifier", "patchgan"]),
@@ -122,3 +122,15 @@ def test_the_recorded_quick_search_is_what_its_study_says(tmp_path):
     summary = json.loads((record / "summary.json").read_text())
     assert summary.pop("exported") == "conf/experiment/quick-best.yaml"
     assert summary == json.loads((tmp_path / "summary.json").read_text())
+
+
+def test_the_exported_experiment_names_the_trials_overrides_and_cohort():
+    trial = create_trial(params={"loss": "l1"}, distributions={"loss": SPACE["loss"]}, value=0.04, user_attrs={
+        "overrides": ["loss=l1", "training.lambda_adv=1", "hydra.job.chdir=false"],
+        "choices": {"experiment": "quick", "loss": "l1"}, "convergence": "converged",
+        "cohort": {"generator": "mumap 9.9 synthetic IQ·SPECT cohort", "preset": "quick", "seed": 0}})
+    text = experiment_yaml(trial, "quick-random")
+    assert "# Found on a cohort built by mumap 9.9 synthetic IQ·SPECT cohort (preset quick, seed 0).\n" in text
+    assert text.endswith("defaults:\n  - quick\n  - override /loss: l1\n  - _self_\ntraining:\n  lambda_adv: 1\n")
+    del trial.user_attrs["cohort"]  # a trial of a search that did not record it
+    assert "Found on" not in experiment_yaml(trial, "quick-random")

@@ -17,6 +17,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 from optuna.trial import TrialState
 
+import mumap
 from mumap.search.analyze import analyze
 from mumap.search.sweeper import SURPLUS, OptunaSearch, SearchSpace, open_storage
 
@@ -115,6 +116,8 @@ def test_search_stores_each_trial_resumes_and_exports_a_reproducible_best(tiny_c
         assert config["data"]["input"] == t.params["data.input"]
         assert config["data"]["patches_per_image"] == t.params["data.patches_per_image"]
         assert attrs["choices"]["model"] == t.params["model"] and attrs["choices"]["experiment"] == "smoke"
+        assert attrs["cohort"] == {"generator": f"mumap {mumap.__version__} synthetic IQ·SPECT cohort",
+                                   "preset": "tiny", "seed": 3}
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 3  # seeded per trial, all different
 
     conf = tmp_path / "conf"
@@ -122,6 +125,7 @@ def test_search_stores_each_trial_resumes_and_exports_a_reproducible_best(tiny_c
     summary = analyze(tmp_path / STUDY, tmp_path / "analysis", export="smoke-best", conf=conf)
     best = min(trials, key=lambda t: (not t.user_attrs["converged"], t.value))
     assert summary["best_trial"] == best.number and (tmp_path / "analysis" / "fig3_loss.png").is_file()
+    assert "# Found on a cohort built by mumap" in (conf / "experiment" / "smoke-best.yaml").read_text()
     trained = best.user_attrs["config"]
     exported = _compose("experiment=smoke-best", f"paths.output_dir={trained['paths']['output_dir']}",
                         f"name={trained['name']}", conf=str(conf))
