@@ -11,7 +11,15 @@ map, measured on the image ``mumap predict`` gets (nAC or SC, no CT):
 - the count level inside the body;
 - the heart, from :func:`~mumap.evaluation.polar.find_lv`: the LV's position relative to the body's centre,
   its long axis's azimuth and elevation, its size and wall, the fit's quality (score, cavity contrast,
-  correlation, the rival fit's ratio) and the hottest count outside the LV relative to the LV's (a hot gut).
+  correlation, the rival fit's ratio) and the hottest count just outside the LV's wall relative to the wall's
+  (liver, gut or gallbladder against the inferior wall).
+
+Activity beside the wall is what misleads a polar map — reconstruction spill-over and scatter into the inferior
+wall, and a wrong normalisation — and what clinics image again after a delay, as the synthetic cohort does (a study
+is acquired again while the abdomen within 15 mm of the LV wall is hot). A hot gut far from the heart harms neither
+the polar map nor the μ-map and is common (the cohort keeps those studies), so it is not a feature: an earlier one,
+the hottest count more than 45 mm from the LV's centre, warned on such normal studies (``docs/BENCHMARKS.md``); a
+hot organ that draws the LV fit away shows in the rival fit's ratio.
 
 The network's own bottleneck features (averaged over the volume, reduced to principal components, with a
 Mahalanobis distance) were tried as well and separated the hard cohort from the test split no better than the
@@ -32,7 +40,7 @@ from scipy import ndimage
 
 from mumap.data import io
 from mumap.data.body import body_outline
-from mumap.evaluation.polar import find_lv, world_coordinates
+from mumap.evaluation.polar import LVFrame, find_lv, world_coordinates
 from mumap.utils.parallel import map_jobs
 
 FEATURES = {  # name: (what it measures (units), the smallest spread trusted — about its measurement's resolution)
@@ -54,8 +62,12 @@ FEATURES = {  # name: (what it measures (units), the smallest spread trusted —
     "lv_cavity_contrast": ("LV cavity contrast", 0.02),
     "lv_correlation": ("LV fit correlation", 0.02),
     "lv_rival_log_ratio": ("log of the best fit elsewhere ÷ the LV fit's score", 0.1),
-    "hot_outside_lv": ("hottest count > 45 mm from the LV ÷ the LV's hottest (a hot gut or liver)", 0.05),
+    "hot_beside_lv": ("hottest count 6–25 mm outside the LV wall ÷ the wall's hottest (liver or gut against "
+                      "the wall)", 0.05),
 }
+BESIDE_LV_MM = (6.0, 25.0)
+"""The shell beside the LV wall that ``hot_beside_lv`` reads: this far outside the fitted outer surface (mm; inside
+its first 6 mm the wall's own blur), from 10 mm above the base plane to beyond the apex."""
 
 
 def study_features(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm) -> dict[str, float]:
@@ -76,8 +88,6 @@ def study_features(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm) -> dict[str, 
     rows, columns = np.nonzero(body[lv_slice])
     body_centre_x = origin_zyx_mm[2] + voxel_zyx_mm[2] * columns.mean()
     body_centre_y = origin_zyx_mm[1] + voxel_zyx_mm[1] * rows.mean()
-    distance = np.linalg.norm(world_coordinates(image.shape, voxel_zyx_mm, origin_zyx_mm) - centre, axis=-1)
-    near, far = distance <= 35.0, (distance > 45.0) & body
     axis = np.asarray(frame.long_axis)
     return {
         "body_area_max_mm2": float(area.max()),
@@ -93,8 +103,26 @@ def study_features(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm) -> dict[str, 
         "lv_long_mm": frame.long_mm, "lv_short_mm": frame.short_mm, "lv_wall_mm": frame.wall_mm,
         "lv_score": frame.score, "lv_cavity_contrast": frame.cavity_contrast, "lv_correlation": frame.correlation,
         "lv_rival_log_ratio": float(np.log(frame.rival_score / max(frame.score, 1e-3) + 1e-3)),
-        "hot_outside_lv": float(image[far].max() / image[near].max()) if far.any() and image[near].max() > 0 else 0.0,
+        "hot_beside_lv": _beside_lv(smooth, frame, voxel_zyx_mm, origin_zyx_mm),
     }
+
+
+def _beside_lv(smooth: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_zyx_mm) -> float:
+    """The maximum of ``smooth`` in the :data:`BESIDE_LV_MM` shell around the fitted LV ÷ its maximum inside the
+    LV's outer surface (+ 3 mm); 0 when the shell leaves the image or the LV holds no counts."""
+    offset = world_coordinates(smooth.shape, voxel_zyx_mm, origin_zyx_mm) - np.asarray(frame.centre_xyz_mm)
+    along = offset @ np.asarray(frame.long_axis)
+    across = np.linalg.norm(offset - along[..., None] * np.asarray(frame.long_axis), axis=-1)
+
+    def inside(grown_mm: float) -> np.ndarray:  # inside the outer ellipsoid grown by grown_mm
+        return (along / (frame.long_mm + grown_mm)) ** 2 + (across / (frame.short_mm + grown_mm)) ** 2 <= 1.0
+
+    inner, outer = BESIDE_LV_MM
+    wall = inside(3.0) & (along >= frame.base_mm - 5.0)
+    shell = inside(outer) & ~inside(inner) & (along >= frame.base_mm - 10.0)
+    if not shell.any() or not wall.any() or smooth[wall].max() <= 0:
+        return 0.0
+    return float(smooth[shell].max() / smooth[wall].max())
 
 
 def file_features(path: Path) -> dict[str, float]:

@@ -10,6 +10,7 @@ from scipy import ndimage
 
 from mumap.data.phantom import Anatomy, Uptake, render
 from mumap.evaluation import ood
+from mumap.evaluation.polar import find_lv
 from mumap.spect.geometry import ImageGrid
 
 GRID = ImageGrid((32, 56, 72), (6.4, 6.4, 6.4))  # wide enough for arms at the sides
@@ -35,6 +36,28 @@ def test_features_measure_the_body_the_arms_and_the_heart():
     arms = ood.study_features(*_image(dataclasses.replace(anatomy, arms_down=True)))
     assert arms["outside_body_log_fraction"] > features["outside_body_log_fraction"] + 3.0  # arms beside the body
     assert arms["lv_azimuth_deg"] == pytest.approx(features["lv_azimuth_deg"])  # the rest unchanged
+
+
+def _blob(image: np.ndarray, origin, centre_xyz_mm: np.ndarray, peak: float, sigma_mm: float = 10.0) -> np.ndarray:
+    """``image`` with a Gaussian blob of ``peak`` counts centred at ``centre_xyz_mm`` (a hot gut loop)."""
+    z, y, x = np.meshgrid(*(origin[i] + GRID.voxel_zyx_mm[i] * np.arange(GRID.shape[i]) for i in range(3)),
+                          indexing="ij")
+    r2 = (x - centre_xyz_mm[0]) ** 2 + (y - centre_xyz_mm[1]) ** 2 + (z - centre_xyz_mm[2]) ** 2
+    return image + peak * np.exp(-r2 / (2 * sigma_mm**2))
+
+
+@pytest.mark.slow
+def test_hot_beside_lv_sees_a_hot_loop_against_the_inferior_wall_and_not_one_far_away():
+    image, voxel, origin = _image(Anatomy())
+    frame = find_lv(image, voxel, origin)
+    quiet = ood.study_features(image, voxel, origin)["hot_beside_lv"]
+    assert 0.1 < quiet < 0.9  # spill-over of the wall and the blood pools, the RV, the liver's edge: below the wall
+    inferior = np.asarray(frame.centre_xyz_mm) - (frame.short_mm + 15.0) * np.asarray(frame.anterior)
+    beside = ood.study_features(_blob(image, origin, inferior, 2.5 * image.max()), voxel, origin)
+    assert beside["hot_beside_lv"] > 1.0  # 2.5 × the wall's counts 15 mm outside its surface: above it
+    far = np.asarray(frame.centre_xyz_mm) - np.array([130.0, 0.0, 0.0])  # on the patient's right, in the body
+    assert ood.study_features(_blob(image, origin, far, 2.5 * image.max()), voxel, origin)["hot_beside_lv"] \
+        == pytest.approx(quiet, abs=0.02)
 
 
 def test_reference_scores_are_the_largest_z_and_the_threshold_the_validation_studies_largest():
