@@ -25,8 +25,10 @@ GEOMETRIES = {
 
 @pytest.mark.parametrize("name", GEOMETRIES)
 @pytest.mark.parametrize("attenuation", [False, True])
-def test_backprojection_is_the_exact_adjoint(small_grid, name, attenuation):
-    projector = SPECTProjector(small_grid, GEOMETRIES[name], psf=True, n_subsets=3, dtype=torch.float64)
+@pytest.mark.parametrize("footprint_rays", [1, 3])
+def test_backprojection_is_the_exact_adjoint(small_grid, name, attenuation, footprint_rays):
+    projector = SPECTProjector(small_grid, GEOMETRIES[name], psf=True, n_subsets=3, footprint_rays=footprint_rays,
+                               dtype=torch.float64)
     if attenuation:
         projector = projector.with_attenuation(0.15 * smooth_random(small_grid, seed=1))
     generator = torch.Generator().manual_seed(2)
@@ -202,6 +204,33 @@ def test_backprojection_weights_are_nearly_uniform(small_grid):
     assert float(values.mean()) == pytest.approx(34.0, rel=0.01)
 
 
+def test_rays_across_a_magnified_pixel_converge_to_a_smooth_sensitivity():
+    """Pixel-centre rays of a magnifying collimator sample a voxel grid at a spacing that changes with depth, so the
+    per-voxel sensitivity ``Aᵀ1`` ripples from slice to slice (stripes across a hot liver in nAC images); spreading
+    rays across each pixel converges: 4 per pixel are within 1 % of 16 where 1 is off by more than 5 %."""
+    grid = ImageGrid((24, 48, 48), (6.4, 6.4, 6.4))
+    acquisition = Acquisition(collimator=Collimator(kind="multifocal"), detector_shape=(36, 56),
+                              pixel_vu_mm=(6.4, 6.4), n_views=12, step_deg=17.0)
+    z, y, x = np.meshgrid(*(np.arange(n) - (n - 1) / 2 for n in grid.shape), indexing="ij")
+    inside = torch.from_numpy((np.hypot(y, x) < 16) & (np.abs(z) < 9))
+
+    def sensitivity(footprint_rays: int) -> torch.Tensor:
+        projector = SPECTProjector(grid, acquisition, psf=False, footprint_rays=footprint_rays, dtype=torch.float64)
+        return projector.adjoint(torch.ones(projector.projection_shape, dtype=torch.float64))[inside]
+
+    converged = sensitivity(16)
+    assert float((sensitivity(1) / converged - 1).abs().max()) > 0.05
+    assert float((sensitivity(4) / converged - 1).abs().max()) < 0.01
+
+
+def test_footprint_rays_leave_a_parallel_collimator_alone(small_grid):
+    """Parallel rays stay one pixel apart at every depth: the pixel centre is sampled, whatever ``footprint_rays``."""
+    image = smooth_random(small_grid, radius_voxels=19)
+    acquisition = GEOMETRIES["parallel"]
+    one, four = (SPECTProjector(small_grid, acquisition, footprint_rays=n).forward(image) for n in (1, 4))
+    torch.testing.assert_close(one, four)
+
+
 def test_bad_inputs_are_named(small_grid):
     projector = SPECTProjector(small_grid, Acquisition.parallel_for(small_grid))
     with pytest.raises(ValueError, match="image has shape"):
@@ -212,6 +241,8 @@ def test_bad_inputs_are_named(small_grid):
         projector.adjoint(torch.zeros(3, 4, 5))
     with pytest.raises(ValueError, match="n_subsets"):
         SPECTProjector(small_grid, Acquisition.parallel_for(small_grid), n_subsets=0)
+    with pytest.raises(ValueError, match="footprint_rays"):
+        SPECTProjector(small_grid, Acquisition.parallel_for(small_grid), footprint_rays=0)
 
 
 def test_float32_by_default_and_device_follows_the_argument(small_grid):
