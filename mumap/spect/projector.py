@@ -89,9 +89,10 @@ class SPECTProjector:
     ``depth_subsamples × footprint_rays``). A magnifying collimator's pixel-centre rays cross the voxel grid at a
     spacing that changes with depth, and a ray-driven backprojection of such rays weights neighbouring voxels
     unevenly (De Man & Basu, *Phys. Med. Biol.* 49:2463, 2004): here ``Aᵀ1`` ripples by up to 8 % from slice to
-    slice, which OSEM turns into stripes across a hot liver. Four rays bring it within 1 % of the converged
-    sensitivity (``tests/spect/test_projector.py``) for ≈4× the samplers' size. Default 1 (the pixel centre), with
-    which the synthetic cohort of generator 0.6.0 was reconstructed; a parallel axis always samples the centre.
+    slice, which OSEM turns into stripes across a hot liver (``scripts/footprint_stripes.py``, docs/REALISM.md).
+    Four rays bring it within 1 % of the converged sensitivity (``tests/spect/test_projector.py``) for ≈4× the
+    samplers' size. Default 1 (the pixel centre), with which the synthetic cohort of generator 0.6.0 was made; a
+    parallel axis always samples the centre.
     """
 
     def __init__(
