@@ -5,8 +5,9 @@ reconstructs the study's recorded photopeak projections (``projections.npz``) ag
 (the preset's iterations and subsets, no attenuation, no scatter correction: the ``nac`` image), once with one ray
 per detector pixel and once with :class:`~mumap.spect.projector.SPECTProjector`'s ``footprint_rays`` = 4, and
 draws coronal and sagittal slices through the LV and the axial profile through the hottest point below it. It
-prints how far the one-ray image is from the study's ``nac.nii.gz`` (it should be the same image) and, for
-both, the stripes' strength: the mean |second difference| along z over the mean, within the body below the LV.
+prints how far the image with the projector's default rays (:data:`~mumap.spect.projector.FOOTPRINT_RAYS`) is
+from the study's ``nac.nii.gz`` (it should be the same image) and, for both, the stripes' strength: the mean
+|second difference| along z over the mean, within the body below the LV.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from mumap.data import io
 from mumap.data.synthesize import PRESETS
 from mumap.spect.geometry import Acquisition, Collimator
 from mumap.spect.osem import osem
-from mumap.spect.projector import SPECTProjector
+from mumap.spect.projector import FOOTPRINT_RAYS, SPECTProjector
 
 
 def recorded_acquisition(truth: dict) -> Acquisition:
@@ -45,7 +46,7 @@ def stripes(image: np.ndarray, region: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    """Draws the figure; returns the one-ray image's largest difference to ``nac.nii.gz`` (÷ its maximum) and
+    """Draws the figure; returns the default-ray image's largest difference to ``nac.nii.gz`` (÷ its maximum) and
     the stripes' strength with 1 and 4 rays (``stripes_1``, ``stripes_4``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", type=Path, help="a synthetic study's folder (data/quick/S0004)")
@@ -61,8 +62,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for rays in (1, 4):
         scanner = SPECTProjector(preset.grid, acquisition, n_subsets=preset.subsets, footprint_rays=rays)
         images[rays] = osem(scanner, photopeak, n_iterations=preset.iterations).numpy()[first:last]
-    difference = float(np.abs(images[1] - nac).max() / nac.max())
-    print(f"{args.study}: one ray per pixel vs nac.nii.gz: max |difference| {difference:.2e} of the maximum")
+    difference = float(np.abs(images[FOOTPRINT_RAYS] - nac).max() / nac.max())
+    print(f"{args.study}: {FOOTPRINT_RAYS} ray(s) per pixel, the projector's default, vs nac.nii.gz: "
+          f"max |difference| {difference:.2e} of the maximum")
 
     centre = [round((truth["lv"]["centre_xyz_mm"][2 - i] - origin_zyx_mm[i]) / voxel_zyx_mm[i]) for i in range(3)]
     body = images[1] > 0.1 * np.percentile(images[1], 99.9)

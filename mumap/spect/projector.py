@@ -52,6 +52,8 @@ from mumap.spect.operators import (
 
 BROAD_KERNEL_PIXELS = 4.0
 """A window kernel at least this many (binned) detector pixels wide is blurred after binning."""
+FOOTPRINT_RAYS = 1
+""":class:`SPECTProjector`'s default ``footprint_rays`` (the synthetic cohort of generator 0.6.0 was made with it)."""
 
 
 class EnergyWindows(Protocol):
@@ -91,8 +93,7 @@ class SPECTProjector:
     unevenly (De Man & Basu, *Phys. Med. Biol.* 49:2463, 2004): here ``Aᵀ1`` ripples by up to 8 % from slice to
     slice, which OSEM turns into stripes across a hot liver (``scripts/footprint_stripes.py``, docs/REALISM.md).
     Four rays bring it within 1 % of the converged sensitivity (``tests/spect/test_projector.py``) for ≈4× the
-    samplers' size. Default 1 (the pixel centre), with which the synthetic cohort of generator 0.6.0 was made; a
-    parallel axis always samples the centre.
+    samplers' size. Default :data:`FOOTPRINT_RAYS`; a parallel axis always samples the centre.
     """
 
     def __init__(
@@ -103,7 +104,7 @@ class SPECTProjector:
         psf: bool = True,
         n_subsets: int = 1,
         depth_subsamples: int = 4,
-        footprint_rays: int = 1,
+        footprint_rays: int = FOOTPRINT_RAYS,
         support_radius_cm: float | None = None,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str = "cpu",
