@@ -53,6 +53,8 @@ for cohort in quick hard0 hard1; do
 done
 step validate-quick-prac "$PY" scripts/validate_polar.py data/quick prac
 step examples "$PY" scripts/realism_examples.py data/quick --out docs/figures
+pair stripes-S0004 "$PY scripts/footprint_stripes.py data/quick/S0004 --out docs/figures/nac_stripes_footprint_rays.png" \
+     stripes-S0046 "$PY scripts/footprint_stripes.py data/quick/S0046 --out $LOG/stripes_S0046.png"
 
 # the recorded random search (experiments/quick-random/README.md): two workers on one study, one thread each
 search_worker() {
