@@ -16,10 +16,6 @@ import argparse
 import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -28,6 +24,9 @@ from mumap.data.synthesize import PRESETS
 from mumap.spect.geometry import Acquisition, Collimator
 from mumap.spect.osem import osem
 from mumap.spect.projector import FOOTPRINT_RAYS, SPECTProjector
+from mumap.utils.plotting import plt, save_figure
+
+RECORDED = ("truth.json", "projections.npz", "nac.nii.gz", "../dataset.json")
 
 
 def recorded_acquisition(truth: dict) -> Acquisition:
@@ -52,6 +51,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("study", type=Path, help="a synthetic study's folder (data/quick/S0004)")
     parser.add_argument("--out", type=Path, default=Path("nac_stripes_footprint_rays.png"))
     args = parser.parse_args(argv)
+    missing = [str(args.study / name) for name in RECORDED if not (args.study / name).is_file()]
+    if missing:
+        parser.error(f"{args.study} is not a synthetic study folder: no {', '.join(missing)}")
     truth = json.loads((args.study / "truth.json").read_text())
     preset = PRESETS[json.loads((args.study.parent / "dataset.json").read_text())["preset"]]
     acquisition = recorded_acquisition(truth)
@@ -96,8 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     profile.legend()
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=90)
-    plt.close(fig)
+    save_figure(fig, args.out)
     for rays, value in strength.items():
         print(f"stripes (mean |second difference along z| / mean, body below the LV), {rays} ray(s): {value:.4f}")
     print(f"-> {args.out}")
