@@ -17,7 +17,8 @@ score per segment for women and men; and where the attenuation sits from the μ-
 transmission per AHA segment averaged over the orbit, :func:`segment_transmission`). Writes ``realism.md``,
 ``realism.json`` (pooled values under ``nac_segment_ape``, ``nac_pixel_distance``, ``nac_r_segments``,
 ``nac_r_pixels``, ``scatter_fraction``, ``lv_mass_g``, ``normal_segment_range_nac``, ``segment_difference_F``,
-``transmission_F``, ``septal_lateral_transmission``, …), ``studies.csv`` and the Bland–Altman, pixel-correlation and
+``transmission_F``, ``septal_lateral_transmission``, …), ``studies.csv``, ``segment_scores.csv`` (every study's 17
+segment scores of nAC and of CTAC, for analyses beyond the report's) and the Bland–Altman, pixel-correlation and
 mean-difference figures.
 
 It lives in ``evaluation``, not ``data``: it needs the polar maps, which sit above the data layer.
@@ -259,6 +260,9 @@ def realism_report(root: str | Path, out: str | Path | None = None, max_studies:
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "realism.json", json.dumps(values, indent=1))
     write_csv_atomic(out / "studies.csv", [r["row"] for r in results])
+    write_csv_atomic(out / "segment_scores.csv", [
+        {"id": r["row"]["id"], "image": image, **{str(s): float(v) for s, v in enumerate(r["scores"][image], 1)}}
+        for r in results for image in ("nAC", "CTAC")])
     reference = np.stack([r["scores"]["CTAC"] for r in results])
     save_figure(bland_altman_figure({"nAC": np.stack([r["scores"]["nAC"] for r in results])}, reference,
                                     "17-segment scores, nAC against CTAC"), out / "bland_altman.png")

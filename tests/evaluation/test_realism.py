@@ -72,6 +72,13 @@ def test_report_of_a_cohort(tiny_cohort, tmp_path, capsys):
     right = [r for r in rows if r["frame_ok"] == "True"]
     assert all(float(r["frame_axis_error_deg"]) <= 10 and float(r["frame_centre_error_mm"]) <= 10 for r in right)
     assert (values["frame_ok"] or {"studies": 0})["studies"] == len(right)
+    # every study's segment scores, from which its APE is computed again
+    scores = {(r["id"], r["image"]): np.array([float(r[str(s)]) for s in range(1, 18)])
+              for r in csv.DictReader(open(out / "segment_scores.csv"))}
+    assert len(scores) == 2 * len(rows)
+    for row in rows:
+        nac, ctac = scores[row["id"], "nAC"], scores[row["id"], "CTAC"]
+        assert float(row["segment_ape"]) == pytest.approx(np.mean(np.abs(nac - ctac) / ctac) * 100, rel=1e-6)
     assert values["frames_wrong"] == len(rows) - len(right)
     wrong = [r for r in rows if r["frame_ok"] != "True"]
     assert values["frames_wrong_flagged"] == sum(r["frame_uncertain"] == "True" for r in wrong)
