@@ -79,6 +79,17 @@ def test_report_of_a_cohort(tiny_cohort, tmp_path, capsys):
     for row in rows:
         nac, ctac = scores[row["id"], "nAC"], scores[row["id"], "CTAC"]
         assert float(row["segment_ape"]) == pytest.approx(np.mean(np.abs(nac - ctac) / ctac) * 100, rel=1e-6)
+    # where the APE sits: the studies without a defect pooled apart, and each study's nAC mean moved to its CTAC's
+    free = [row for row in rows if row["defect"] == "False"]
+    if free:
+        assert values["without_defect"]["studies"] == len(free)
+        assert values["without_defect"]["nac_segment_ape"]["mean"] == pytest.approx(np.mean(
+            [float(row["segment_ape"]) for row in free]), rel=1e-6)  # every study has 17 segments
+    else:
+        assert values["without_defect"] is None
+    matched = [np.abs(scores[i, "nAC"] - scores[i, "nAC"].mean() + scores[i, "CTAC"].mean() - scores[i, "CTAC"])
+               / scores[i, "CTAC"] * 100 for i in (row["id"] for row in rows)]
+    assert values["nac_segment_ape_means_matched"]["mean"] == pytest.approx(np.mean(matched), rel=1e-6)
     assert values["frames_wrong"] == len(rows) - len(right)
     wrong = [r for r in rows if r["frame_ok"] != "True"]
     assert values["frames_wrong_flagged"] == sum(r["frame_uncertain"] == "True" for r in wrong)
@@ -101,6 +112,7 @@ def test_report_of_a_cohort(tiny_cohort, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| segment APE (%) | 7.264 ± 5.481 |" in printed and "scatter fraction" in printed
     assert "Kluge 1996: 35.8 ± 10.8 / 20.9 ± 3.3" in printed
+    assert f"segment APE {values['nac_segment_ape_means_matched']['mean']:.3f}." in printed
     # the simulator's own CTAC instead of PRAC: another reference, the same nAC
     simulator = main([str(tiny_cohort), "--out", str(tmp_path / "simulator"), "--max-studies", "3", "--ctac",
                       "simulator"])
