@@ -172,7 +172,7 @@ def pooled(results: list[dict]) -> dict:
     for key in ("scatter_fraction", "lv_mass_g", "lv_counts_nac", "bmi", "body_width_mm", "body_depth_mm",
                 "septal_lateral_transmission"):
         out[key] = _spread([row[key] for row in rows])
-    normal = [row for row in rows if not row["defect"]]
+    normal = [r["row"] for r in defect_free]
     for name in ("nac", "ctac"):
         ranges = [row[f"segment_range_{name}"] for row in normal]
         out[f"normal_segment_range_{name}"] = _spread(ranges) if ranges else None
