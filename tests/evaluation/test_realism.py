@@ -100,6 +100,16 @@ def test_report_of_a_cohort(tiny_cohort, tmp_path, capsys):
     else:
         assert values["normal_segment_range_nac"] is None
     assert all(0 < float(r["segment_range_ctac"]) < 100 for r in rows)
+    # the apex against the mid-ventricular ring, per study from its segment scores, pooled over those without a defect
+    for row in rows:
+        for image in ("nAC", "CTAC"):
+            assert float(row[f"apex_to_mid_{image.lower()}"]) == pytest.approx(
+                scores[row["id"], image][16] / scores[row["id"], image][6:12].mean(), rel=1e-6)
+    if free:
+        assert values["normal_apex_to_mid_ctac"]["mean"] == pytest.approx(np.mean(
+            [float(row["apex_to_mid_ctac"]) for row in free]), rel=1e-6)
+    else:
+        assert values["normal_apex_to_mid_ctac"] is None
     for sex in {r["sex"] for r in rows}:
         assert len(values[f"segment_difference_{sex}"]) == 17
         assert all(abs(v) < 100 for v in values[f"segment_difference_{sex}"])
@@ -112,6 +122,7 @@ def test_report_of_a_cohort(tiny_cohort, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| segment APE (%) | 7.264 ± 5.481 |" in printed and "scatter fraction" in printed
     assert "Kluge 1996: 35.8 ± 10.8 / 20.9 ± 3.3" in printed
+    assert "AC of patients with apical thinning on CT: 0.89" in printed
     assert f"segment APE {values['nac_segment_ape_means_matched']['mean']:.3f}." in printed
     # the simulator's own CTAC instead of PRAC: another reference, the same nAC
     simulator = main([str(tiny_cohort), "--out", str(tmp_path / "simulator"), "--max-studies", "3", "--ctac",
