@@ -184,8 +184,8 @@ def pooled(results: list[dict]) -> dict:
     normal = [r["row"] for r in defect_free]
     for name in ("nac", "ctac"):
         for measure in ("segment_range", "apex_to_mid"):
-            values = [row[f"{measure}_{name}"] for row in normal]
-            out[f"normal_{measure}_{name}"] = _spread(values) if values else None
+            per_study = [row[f"{measure}_{name}"] for row in normal]
+            out[f"normal_{measure}_{name}"] = _spread(per_study) if per_study else None
     for sex in ("F", "M"):
         of_sex = [row for row in rows if row["sex"] == sex]
         out[f"segment_difference_{sex}"] = (np.mean([r["scores"]["nAC"] - r["scores"]["CTAC"] for r in results
@@ -233,8 +233,8 @@ def summary_table(values: dict) -> str:
     lines.append(f"| segment range (max − min, %-points) without a defect: nAC / CTAC (normal subjects, Kluge "
                  f"1996: {clinical}) | {_maybe(values['normal_segment_range_nac'])} / "
                  f"{_maybe(values['normal_segment_range_ctac'])} |")
-    lines.append(f"| apex (segment 17) ÷ mid-ventricular ring (7–12), score, without a defect: nAC / CTAC (AC of "
-                 f"patients with apical thinning on CT: {CLINICAL_APEX_TO_MID_AC:.2f}) | "
+    lines.append(f"| apex (segment 17) ÷ mid-ventricular ring (7–12), score, without a defect: nAC / CTAC "
+                 f"(patients' AC, their apex thinner on CT: {CLINICAL_APEX_TO_MID_AC:.2f}) | "
                  f"{_maybe(values['normal_apex_to_mid_nac'])} / {_maybe(values['normal_apex_to_mid_ctac'])} |")
     lines += ["", "Mean nAC − CTAC segment score (%-points), AHA segments 1–17:", "",
               "| | " + " | ".join(str(k) for k in range(1, 18)) + " |", "|---" * 18 + "|"]

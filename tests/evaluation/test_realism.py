@@ -122,7 +122,7 @@ def test_report_of_a_cohort(tiny_cohort, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| segment APE (%) | 7.264 ± 5.481 |" in printed and "scatter fraction" in printed
     assert "Kluge 1996: 35.8 ± 10.8 / 20.9 ± 3.3" in printed
-    assert "AC of patients with apical thinning on CT: 0.89" in printed
+    assert "patients' AC, their apex thinner on CT: 0.89" in printed
     assert f"segment APE {values['nac_segment_ape_means_matched']['mean']:.3f}." in printed
     # the simulator's own CTAC instead of PRAC: another reference, the same nAC
     simulator = main([str(tiny_cohort), "--out", str(tmp_path / "simulator"), "--max-studies", "3", "--ctac",
