@@ -12,8 +12,9 @@ pytestmark = pytest.mark.slow  # simulates and reconstructs whole studies
 
 def test_demo_simulates_reconstructs_corrects_and_writes(tmp_path):
     unevenness = demo.run(tmp_path, total_counts=2e6, seed=0)
-    # measured over seeds 0-2: nAC 10-12 %, CTAC 7-8 % (partial volume stays), uniform-μ AC 15 % (no lungs in its μ-map)
-    assert unevenness["ctac"] < unevenness["nac"] - 0.015
+    # measured over seeds 0-2 (AHA segments 1–16): nAC 6.9–9.3 %, CTAC 6.3–8.0 % (partial volume stays, most at the
+    # apical ring, which tapers towards the thinner apex), uniform-μ AC 16 % (no lungs in its μ-map)
+    assert unevenness["ctac"] < unevenness["nac"] - 0.005
     assert unevenness["uniform_ac"] > unevenness["ctac"]
     for name in ("nac", "sc", "ctac", "uniform_ac", "mu"):
         image, _ = interfile.read(tmp_path / f"{name}.hv")
