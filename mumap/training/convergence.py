@@ -15,9 +15,9 @@ validation studies:
   anatomy) → ``noise``.
 
 A run whose metrics are not finite at its best epoch (the losses diverged to NaN from the start) is
-``diverged``. The 10 converged trials of the recorded quick search (``experiments/quick-random``, 0.7.0
-cohort, 8 epochs) had contrast 0.53–0.95 and roughness 0.86–1.86 at their best epoch, the non-converged
-ones 0.42–4.82 and 0.70–10.87. There every non-converged trial failed the NMAE criterion (8 also the
+``diverged``. The 10 converged trials of the recorded quick search (``experiments/quick-random``, 0.8.0
+cohort, 8 epochs) had contrast 0.57–0.89 and roughness 0.89–1.90 at their best epoch, the non-converged
+ones 0.40–11.14 and 0.70–16.90. There every non-converged trial failed the NMAE criterion (9 also the
 roughness one); the structure ratios are the second line, for maps that beat the baseline's NMAE while
 flat or speckled.
 """
