@@ -9,7 +9,8 @@ map, measured on the image ``mumap predict`` gets (nAC or SC, no CT):
 - the body: largest axial cross-section, its depth, the width and depth at the LV's slice (obesity, breasts),
   and the counts outside the body outline relative to the body (arms at the sides, not raised);
 - the count level inside the body;
-- the heart, from :func:`~mumap.evaluation.polar.find_lv`: the LV's position relative to the body's centre,
+- the heart, from :func:`~mumap.evaluation.polar.find_lv`: the LV's position relative to the body's centre (on an
+  outline a hot liver cannot shrink, :data:`POSITION_OUTLINE_FRACTION`),
   its long axis's azimuth and elevation, its size and wall, the fit's quality (score, cavity contrast,
   correlation, the rival fit's ratio) and the hottest count just outside the LV's wall relative to the wall's
   (liver, gut or gallbladder against the inferior wall).
@@ -65,6 +66,14 @@ FEATURES = {  # name: (what it measures (units), the smallest spread trusted —
     "hot_beside_lv": ("hottest count 6–25 mm outside the LV wall ÷ the wall's hottest (liver or gut against "
                       "the wall)", 0.05),
 }
+POSITION_OUTLINE_FRACTION = 0.05
+"""The threshold (fraction of the smoothed image's 99th percentile, :func:`~mumap.data.body.body_outline`) of the
+outline whose centre at the LV's slice the LV's position is measured from. At the outline's default of 10 % a hot
+liver or gut, which sets the 99th percentile, leaves little more than the heart and the liver inside the outline at
+that slice, and the LV seemed far right of (or behind) the body's centre — 6.5 SD in a normal test study of the
+quick cohort with its arms down, 3–7 SD in hard patients; at 5 % the outline follows the skin. The body's size
+keeps the default outline: measured at 5 % (arms at the sides then merge with the body) it separated the hard
+cohorts from normal studies no better (``docs/BENCHMARKS.md``, evaluation report)."""
 BESIDE_LV_MM = (6.0, 25.0)
 """The shell beside the LV wall that ``hot_beside_lv`` reads: this far outside the fitted outer surface (mm; inside
 its first 6 mm the wall's own blur), from 10 mm above the base plane to beyond the apex."""
@@ -85,7 +94,7 @@ def study_features(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm) -> dict[str, 
     lv_slice = int(np.clip(round((centre[2] - origin_zyx_mm[0]) / voxel_zyx_mm[0]), 0, image.shape[0] - 1))
     if not body[lv_slice].any():
         lv_slice = widest
-    rows, columns = np.nonzero(body[lv_slice])
+    rows, columns = np.nonzero(body_outline(image, fraction=POSITION_OUTLINE_FRACTION)[lv_slice] | body[lv_slice])
     body_centre_x = origin_zyx_mm[2] + voxel_zyx_mm[2] * columns.mean()
     body_centre_y = origin_zyx_mm[1] + voxel_zyx_mm[1] * rows.mean()
     axis = np.asarray(frame.long_axis)

@@ -40,8 +40,9 @@ from mumap.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-FORMAT, FORMAT_VERSION = "mumap-model", 4  # 2: the generator as its config (`_target_`) + weights; 3: + OOD reference;
-# 4: the OOD feature `hot_beside_lv` in place of `hot_outside_lv`
+FORMAT, FORMAT_VERSION = "mumap-model", 5  # 2: the generator as its config (`_target_`) + weights; 3: + OOD reference;
+# 4: the OOD feature `hot_beside_lv` in place of `hot_outside_lv`; 5: the LV's position in the body on an outline a hot
+# liver cannot shrink (`ood.POSITION_OUTLINE_FRACTION`)
 TRUSTED_TARGETS = ("mumap.",)  # generator classes a model file may name without --trust-code
 ORIENTATION = "axial, axis-aligned; arrays [z, y, x] in DICOM LPS (NIfTI: RAS affine)"
 INPUT_KINDS = {"nac": "non-attenuation-corrected reconstruction", "sc": "scatter-corrected nAC reconstruction"}

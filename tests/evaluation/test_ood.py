@@ -16,8 +16,8 @@ from mumap.spect.geometry import ImageGrid
 GRID = ImageGrid((32, 56, 72), (6.4, 6.4, 6.4))  # wide enough for arms at the sides
 
 
-def _image(anatomy: Anatomy) -> tuple[np.ndarray, tuple, tuple]:
-    activity, _, _ = render(GRID, anatomy, Uptake())
+def _image(anatomy: Anatomy, uptake: Uptake | None = None) -> tuple[np.ndarray, tuple, tuple]:
+    activity, _, _ = render(GRID, anatomy, uptake or Uptake())
     origin = tuple(float(GRID.centres_mm(i)[0]) for i in range(3))
     return ndimage.gaussian_filter(activity, 13.0 / 2.355 / 6.4), GRID.voxel_zyx_mm, origin
 
@@ -58,6 +58,18 @@ def test_hot_beside_lv_sees_a_hot_loop_against_the_inferior_wall_and_not_one_far
     far = np.asarray(frame.centre_xyz_mm) - np.array([130.0, 0.0, 0.0])  # on the patient's right, in the body
     assert ood.study_features(_blob(image, origin, far, 2.5 * image.max()), voxel, origin)["hot_beside_lv"] \
         == pytest.approx(quiet, abs=0.02)
+
+
+@pytest.mark.slow
+def test_a_hot_liver_does_not_move_the_lv_within_the_body():
+    # the liver's dome at the LV's height, as hot as the cohort's hottest rest liver (1.2 × the myocardium): it sets
+    # the 99th percentile, and the default outline at the LV's slice shrinks to little more than heart and liver
+    anatomy = Anatomy(body_semi_axes_xy_mm=(150.0, 105.0), diaphragm_z_mm=(-20.0, -40.0))
+    quiet = ood.study_features(*_image(anatomy))
+    hot = ood.study_features(*_image(anatomy, Uptake(liver=1.2)))
+    assert hot["body_width_lv_mm"] < 0.6 * quiet["body_width_lv_mm"]  # the case the position's outline is for
+    assert hot["lv_right_left_mm"] == pytest.approx(quiet["lv_right_left_mm"], abs=3.0)
+    assert hot["lv_anterior_posterior_mm"] == pytest.approx(quiet["lv_anterior_posterior_mm"], abs=3.0)
 
 
 def test_reference_scores_are_the_largest_z_and_the_threshold_the_validation_studies_largest():
