@@ -179,8 +179,11 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
     every reconstruction of the data has it, while attenuation correction lifts the liver, the gut and the
     stomach beneath the heart more than the heart: on a CTAC image alone the fit lands on them or is pulled
     towards them, and the nAC image of the same data, which has them dim, outvotes it. The frame returned is
-    that pose with the size fitted to ``image``, and its search's rival ratio (validated on the quick and hard
-    cohorts: ``docs/BENCHMARKS.md``, "Polar maps").
+    that pose refined on ``image``'s own wall (:func:`refine_pose`: the polar map is drawn from ``image``, and the
+    winning pose may have been refined on another image, whose attenuated walls peak elsewhere) when the refined pose
+    fits all the images at least as well (the same summed score; where hot organs touch the wall, the peaks of
+    ``image`` pull the pose off the LV, and the vote's pose stays), with the size fitted to ``image`` at that pose,
+    and its search's rival ratio (validated on the quick and hard cohorts: ``docs/BENCHMARKS.md``, "Polar maps").
     """
     images = [_normalised(image, "find_lv")] + [_normalised(other, "find_lv") for other in same_acquisition]
     if any(other.shape != images[0].shape for other in images[1:]):
@@ -193,8 +196,16 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
     poses = [(np.asarray(frame.centre_xyz_mm), np.asarray(frame.long_axis)) for frame in searches]
     with _single_thread():
         held = [fit_lv_shell(one, voxel_zyx_mm, origin_zyx_mm, poses, roi_mm=roi_mm, fit_pose=False) for one in images]
-    best = int(np.argmax(np.sum([[fit.score for fit in fits] for fits in held], axis=0)))
+    votes = np.sum([[fit.score for fit in fits] for fits in held], axis=0)
+    best = int(np.argmax(votes))
     found, fitted = searches[best], held[0][best]
+    with _single_thread():
+        refined = refine_pose(images[0], fitted, voxel_zyx_mm, origin_zyx_mm)
+        pose = [(np.asarray(refined.centre_xyz_mm), np.asarray(refined.long_axis))]
+        again = [fit_lv_shell(one, voxel_zyx_mm, origin_zyx_mm, pose, roi_mm=roi_mm, fit_pose=False)[0]
+                 for one in images]
+    if sum(fit.score for fit in again) >= votes[best]:
+        fitted = again[0]
     return replace(fitted, rival_score=found.rival_score / max(found.score, 1e-12) * fitted.score)
 
 
