@@ -193,17 +193,17 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
         return _search_lv(images[0], voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
     searches = [_search_lv(one, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
                 for one in [*images, np.mean(images, axis=0)]]
-    poses = [(np.asarray(frame.centre_xyz_mm), np.asarray(frame.long_axis)) for frame in searches]
+
+    def held(frames: Sequence[LVFrame]) -> list[list[LVFrame]]:  # per image, the shell fitted with each pose held
+        poses = [(np.asarray(frame.centre_xyz_mm), np.asarray(frame.long_axis)) for frame in frames]
+        return [fit_lv_shell(one, voxel_zyx_mm, origin_zyx_mm, poses, roi_mm=roi_mm, fit_pose=False) for one in images]
+
     with _single_thread():
-        held = [fit_lv_shell(one, voxel_zyx_mm, origin_zyx_mm, poses, roi_mm=roi_mm, fit_pose=False) for one in images]
-    votes = np.sum([[fit.score for fit in fits] for fits in held], axis=0)
-    best = int(np.argmax(votes))
-    found, fitted = searches[best], held[0][best]
-    with _single_thread():
-        refined = refine_pose(images[0], fitted, voxel_zyx_mm, origin_zyx_mm)
-        pose = [(np.asarray(refined.centre_xyz_mm), np.asarray(refined.long_axis))]
-        again = [fit_lv_shell(one, voxel_zyx_mm, origin_zyx_mm, pose, roi_mm=roi_mm, fit_pose=False)[0]
-                 for one in images]
+        fits = held(searches)
+        votes = np.sum([[fit.score for fit in per_image] for per_image in fits], axis=0)
+        best = int(np.argmax(votes))
+        found, fitted = searches[best], fits[0][best]
+        again = [per_image[0] for per_image in held([refine_pose(images[0], fitted, voxel_zyx_mm, origin_zyx_mm)])]
     if sum(fit.score for fit in again) >= votes[best]:
         fitted = again[0]
     return replace(fitted, rival_score=found.rival_score / max(found.score, 1e-12) * fitted.score)
