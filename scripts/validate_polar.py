@@ -11,14 +11,14 @@ and across it, with the fitted base plane's position as a fraction of the long s
 summary how many wrong frames — axis > 10° or centre > 10 mm — are flagged, and how many right ones), the case of a
 ``hard`` cohort's study; for studies with a defect, whether the lowest-scoring AHA segment of the polar map lies in
 the defect (its simulated segments) and in its coronary territory; for defect-free studies, how uniform the map is
-(lowest segment and the segments' coefficient of variation).
+(lowest segment and the segments' coefficient of variation). With ``--json FILE`` it also writes the summary and
+every study's record (its frame, errors, score, flag, case and lowest segment) to ``FILE``, for comparing runs.
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from mumap.data.phantom import territory_segments
 from mumap.evaluation.polar import find_lv, polar_map, segment_scores
 from mumap.spect.geometry import ImageGrid
 from mumap.spect.prac import prac, prac_projector
+from mumap.utils.atomic import write_text_atomic
 
 
 def load_image(root: Path, row: dict, column: str, projectors: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -42,12 +43,20 @@ def load_image(root: Path, row: dict, column: str, projectors: dict) -> tuple[np
     return prac(nac, io.load_nifti(root / row["mumap"])[0], projectors[grid]).numpy(), voxel_zyx_mm, origin_zyx_mm
 
 
-def main(root: str, column: str = "ctac") -> dict[str, float]:
-    root_path = Path(root)
-    rows = list(csv.DictReader((root_path / "studies.csv").open()))
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, help="a synthetic cohort (with truth.json per study)")
+    parser.add_argument("column", nargs="?", default="ctac", help="ctac, nac, sc or prac, + others: ctac+nac")
+    parser.add_argument("--json", type=Path, default=None, help="also write the summary and per-study records here")
+    args = parser.parse_args(argv)
+    root_path, column = args.root, args.column
+    try:
+        rows = io.read_studies(root_path / "studies.csv")
+    except io.DatasetError as err:
+        parser.error(str(err))
     first, *same_acquisition = column.split("+")
     angles, distances, in_defect, in_territory, severe, lowest, variation, seconds = [], [], [], [], [], [], [], []
-    scores_of_frames, flagged, right, along, across, projectors = [], [], [], [], [], {}
+    scores_of_frames, flagged, right, along, across, projectors, records = [], [], [], [], [], {}, []
     for row in rows:
         image, voxel_zyx_mm, origin_zyx_mm = load_image(root_path, row, first, projectors)
         others = [load_image(root_path, row, other, projectors)[0] for other in same_acquisition]
@@ -83,6 +92,11 @@ def main(root: str, column: str = "ctac") -> dict[str, float]:
             lowest.append(scores.min())
             variation.append(scores.std() / scores.mean() * 100)
             line += f" no defect: min {scores.min():.0f} %, CV {variation[-1]:.1f} %"
+        records.append({"id": row["id"], "case": study.get("case"), "axis_deg": float(angles[-1]),
+                        "centre_mm": float(distances[-1]), "along_mm": along[-1], "across_mm": across[-1],
+                        "score": float(frame.score), "rival_score": float(frame.rival_score),
+                        "uncertain": bool(frame.uncertain), "lowest_segment": worst,
+                        "centre_xyz_mm": list(frame.centre_xyz_mm), "long_axis": list(frame.long_axis)})
         print(line, flush=True)
     summary = {"studies": len(angles), "axis_median_deg": float(np.median(angles)),
                "axis_p95_deg": float(np.percentile(angles, 95)), "axis_within_10deg": float(np.mean(np.less_equal(
@@ -100,8 +114,11 @@ def main(root: str, column: str = "ctac") -> dict[str, float]:
                "normal_median_min_segment_pct": float(np.median(lowest)), "normal_median_cv_pct": float(
                    np.median(variation)), "seconds_per_study": float(np.mean(seconds))}
     print(json.dumps({column: summary}, indent=1))
+    if args.json:
+        write_text_atomic(args.json, json.dumps({"root": str(root_path), "column": column, "summary": summary,
+                                                 "studies": records}, indent=1))
     return summary
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main()
