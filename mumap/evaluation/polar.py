@@ -170,7 +170,13 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
     the fit with the best :attr:`LVFrame.score` (correlation² × √cavity contrast) is the LV, its pose refined on
     the wall's count peaks (:func:`refine_pose`), and the best
     score of the fits elsewhere (centre ≥ :data:`RIVAL_DISTANCE_MM` away) is kept as its rival's
-    (:attr:`LVFrame.uncertain` uses both).
+    (:attr:`LVFrame.uncertain` uses both). When the frame found is uncertain, the search is run again with twice the
+    candidates, and its frame is taken if it lies elsewhere (≥ :data:`RIVAL_DISTANCE_MM` away) and fits the
+    image(s) so much better that the first frame would not even be its close rival (fit below
+    :data:`RIVAL_SCORE_MAX` of its; a merely better fit elsewhere, among more candidates, is as often a hot
+    organ's): gut loops beneath a high left dome can rank above the LV in the hollow-sphere filter and suppress
+    its own peak, so that none of the first candidates lies on it (validated on the quick and hard cohorts:
+    ``docs/BENCHMARKS.md``, "Polar maps").
 
     ``same_acquisition``: other reconstructions of the same data on the same grid (the nAC image behind a CTAC
     or DLAC one). The LV is then searched for in each image and in their mean (each scaled to its 99.9th
@@ -189,8 +195,22 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
     if any(other.shape != images[0].shape for other in images[1:]):
         raise ValueError(f"find_lv needs the reconstructions of one acquisition on one grid, got shapes "
                          f"{[other.shape for other in images]}")
+    frame, fit = _found(images, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
+    if frame.uncertain:
+        wider, wider_fit = _found(images, voxel_zyx_mm, origin_zyx_mm, 2 * n_candidates, roi_mm)
+        elsewhere = np.linalg.norm(np.subtract(wider.centre_xyz_mm, frame.centre_xyz_mm)) >= RIVAL_DISTANCE_MM
+        if elsewhere and fit < RIVAL_SCORE_MAX * wider_fit:  # the first frame is not even a close rival of it
+            frame = wider
+    return frame
+
+
+def _found(images: Sequence[np.ndarray], voxel_zyx_mm, origin_zyx_mm, n_candidates: int, roi_mm: float
+           ) -> tuple[LVFrame, float]:
+    """:func:`find_lv`'s search with ``n_candidates`` on normalised ``images``: the frame and how well it fits them
+    all (its score; with several images, the sum of the scores of the shell fitted to each with its pose held)."""
     if len(images) == 1:
-        return _search_lv(images[0], voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
+        frame = _search_lv(images[0], voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
+        return frame, frame.score
     searches = [_search_lv(one, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
                 for one in [*images, np.mean(images, axis=0)]]
 
@@ -202,11 +222,11 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
         fits = held(searches)
         votes = np.sum([[fit.score for fit in per_image] for per_image in fits], axis=0)
         best = int(np.argmax(votes))
-        found, fitted = searches[best], fits[0][best]
+        found, fitted, fit = searches[best], fits[0][best], float(votes[best])
         again = [per_image[0] for per_image in held([refine_pose(images[0], fitted, voxel_zyx_mm, origin_zyx_mm)])]
-    if sum(fit.score for fit in again) >= votes[best]:
-        fitted = again[0]
-    return replace(fitted, rival_score=found.rival_score / max(found.score, 1e-12) * fitted.score)
+    if sum(one.score for one in again) >= fit:
+        fitted, fit = again[0], float(sum(one.score for one in again))
+    return replace(fitted, rival_score=found.rival_score / max(found.score, 1e-12) * fitted.score), fit
 
 
 def _search_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, n_candidates: int, roi_mm: float) -> LVFrame:
