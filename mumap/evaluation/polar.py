@@ -170,13 +170,7 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
     the fit with the best :attr:`LVFrame.score` (correlation² × √cavity contrast) is the LV, its pose refined on
     the wall's count peaks (:func:`refine_pose`), and the best
     score of the fits elsewhere (centre ≥ :data:`RIVAL_DISTANCE_MM` away) is kept as its rival's
-    (:attr:`LVFrame.uncertain` uses both). When the frame found is uncertain, the search is run again with twice the
-    candidates, and its frame is taken if it lies elsewhere (≥ :data:`RIVAL_DISTANCE_MM` away) and fits the
-    image(s) so much better that the first frame would not even be its close rival (fit below
-    :data:`RIVAL_SCORE_MAX` of its; a merely better fit elsewhere, among more candidates, is as often a hot
-    organ's): gut loops beneath a high left dome can rank above the LV in the hollow-sphere filter and suppress
-    its own peak, so that none of the first candidates lies on it (validated on the quick and hard cohorts:
-    ``docs/BENCHMARKS.md``, "Polar maps").
+    (:attr:`LVFrame.uncertain` uses both).
 
     ``same_acquisition``: other reconstructions of the same data on the same grid (the nAC image behind a CTAC
     or DLAC one). The LV is then searched for in each image and in their mean (each scaled to its 99.9th
@@ -190,13 +184,19 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
     fits all the images at least as well (the same summed score; where hot organs touch the wall, the peaks of
     ``image`` pull the pose off the LV, and the vote's pose stays), with the size fitted to ``image`` at that pose,
     and its search's rival ratio (validated on the quick and hard cohorts: ``docs/BENCHMARKS.md``, "Polar maps").
+    When that frame is uncertain, the search is run again with twice the candidates, and its frame is taken if it
+    lies elsewhere (≥ :data:`RIVAL_DISTANCE_MM` away) and fits the images so much better that the first frame would
+    not even be its close rival (summed score below :data:`RIVAL_SCORE_MAX` of its): gut loops beneath a high left
+    dome can rank above the LV in the hollow-sphere filter and suppress its own peak, so that none of the first
+    candidates lies on it. Not on a single image: there, more candidates bring in more impostors, places outside
+    the heart that fit one image a little better (the same validation).
     """
     images = [_normalised(image, "find_lv")] + [_normalised(other, "find_lv") for other in same_acquisition]
     if any(other.shape != images[0].shape for other in images[1:]):
         raise ValueError(f"find_lv needs the reconstructions of one acquisition on one grid, got shapes "
                          f"{[other.shape for other in images]}")
     frame, fit = _found(images, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
-    if frame.uncertain:
+    if frame.uncertain and len(images) > 1:
         wider, wider_fit = _found(images, voxel_zyx_mm, origin_zyx_mm, 2 * n_candidates, roi_mm)
         elsewhere = np.linalg.norm(np.subtract(wider.centre_xyz_mm, frame.centre_xyz_mm)) >= RIVAL_DISTANCE_MM
         if elsewhere and fit < RIVAL_SCORE_MAX * wider_fit:  # the first frame is not even a close rival of it

@@ -120,29 +120,33 @@ def test_uncertain_frames_are_the_automatic_ones_with_a_low_score_or_a_close_riv
     assert not dataclasses.replace(frame, cavity_contrast=0.0, source="reader").uncertain
 
 
-@pytest.mark.parametrize(("first_rival", "wider_shift_mm", "wider_fit", "searches", "taken"), [
-    (0.1, 40.0, 0.9, [6], False),  # a certain frame: no second search
-    (0.4, 40.0, 0.9, [6, 12], True),  # uncertain, and the wider search's fits better elsewhere
-    (0.4, 40.0, 0.4, [6, 12], False),  # elsewhere, but fits worse
-    (0.4, 40.0, 0.6, [6, 12], False),  # elsewhere and better, but the first would be its close rival (0.5 > 0.7 × 0.6)
-    (0.4, 10.0, 0.9, [6, 12], False),  # fits better, but it is the first frame's place
+@pytest.mark.parametrize(("n_images", "first_rival", "wider_shift_mm", "wider_fit", "searches", "taken"), [
+    (2, 0.1, 40.0, 0.9, [6], False),  # a certain frame: no second search
+    (1, 0.4, 40.0, 0.9, [6], False),  # uncertain, but found on a single image: no second search
+    (2, 0.4, 40.0, 0.9, [6, 12], True),  # uncertain, and the wider search's frame fits much better elsewhere
+    (2, 0.4, 40.0, 0.4, [6, 12], False),  # elsewhere, but fits worse
+    (2, 0.4, 40.0, 0.6, [6, 12], False),  # better elsewhere, but the first would be its close rival: 0.5 > 0.7 × 0.6
+    (2, 0.4, 10.0, 0.9, [6, 12], False),  # fits much better, but at the first frame's place
 ])
-def test_an_uncertain_frame_is_searched_for_among_twice_the_candidates(monkeypatch, first_rival, wider_shift_mm,
-                                                                       wider_fit, searches, taken):
-    """The wider search's frame replaces the first only when the first is uncertain, the new one lies at another
-    place (≥ :data:`~mumap.evaluation.polar.RIVAL_DISTANCE_MM` away) and fits the images so much better that the
-    first is not even its close rival (:data:`~mumap.evaluation.polar.RIVAL_SCORE_MAX`)."""
+def test_an_uncertain_frame_is_searched_for_among_twice_the_candidates(monkeypatch, n_images, first_rival,
+                                                                       wider_shift_mm, wider_fit, searches, taken):
+    """The wider search's frame replaces the first only when the first, found with the other reconstructions of the
+    acquisition, is uncertain, and the new one lies at another place (≥
+    :data:`~mumap.evaluation.polar.RIVAL_DISTANCE_MM` away) and fits the images so much better that the first is not
+    even its close rival (:data:`~mumap.evaluation.polar.RIVAL_SCORE_MAX`)."""
     first = polar.LVFrame((0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, -1.0, 0.0), 60.0, 30.0, 10.0, -20.0,
                           correlation=0.9, cavity_contrast=0.36, rival_score=first_rival)
     wider = dataclasses.replace(first, centre_xyz_mm=(wider_shift_mm, 0.0, 0.0))
     calls = []
 
     def found(images, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm):
+        assert len(images) == n_images
         calls.append(n_candidates)
         return (first, 0.5) if n_candidates == 6 else (wider, wider_fit)
 
     monkeypatch.setattr(polar, "_found", found)
-    frame = polar.find_lv(np.ones((8, 8, 8)), (6.4,) * 3, (0.0,) * 3)
+    others = [np.ones((8, 8, 8))] * (n_images - 1)
+    frame = polar.find_lv(np.ones((8, 8, 8)), (6.4,) * 3, (0.0,) * 3, same_acquisition=others)
     assert calls == searches
     assert frame is (wider if taken else first)
 
