@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     except io.DatasetError as err:
         parser.error(str(err))
     first, *same_acquisition = column.split("+")
+    needed = {"truth", *("nac" if name == "prac" else name for name in (first, *same_acquisition))}
+    if rows and needed - rows[0].keys():
+        parser.error(f"{root_path / 'studies.csv'}: no column {', '.join(sorted(needed - rows[0].keys()))} "
+                     f"(it has {', '.join(rows[0])})")
     angles, distances, in_defect, in_territory, severe, lowest, variation, seconds = [], [], [], [], [], [], [], []
     scores_of_frames, flagged, right, along, across, projectors, records = [], [], [], [], [], {}, []
     for row in rows:

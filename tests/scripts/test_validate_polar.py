@@ -34,3 +34,11 @@ def test_a_folder_without_a_cohort_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(tmp_path)])
     assert f"{tmp_path / 'studies.csv'}: not found" in capsys.readouterr().err
+
+
+def test_a_column_the_cohort_lacks_is_named(tmp_path, capsys):
+    (tmp_path / "studies.csv").write_text("id,nac,ctac,truth\n"
+                                          "S0000,S0000/nac.nii.gz,S0000/ctac.nii.gz,S0000/truth.json\n")
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "ctac+dlac"])
+    assert f"{tmp_path / 'studies.csv'}: no column dlac (it has id, nac, ctac, truth)" in capsys.readouterr().err
