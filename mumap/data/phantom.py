@@ -14,7 +14,8 @@ Sizes follow typical adult anatomy at heart level, varied with sex, height and B
 on some sides than others; lungs ≈10–12 cm wide and 15–18 cm AP on the diaphragm (right dome 1–2 cm above the
 left), heart centre 2–4 cm left of and anterior to the body centre but inside the chest wall (its apex and RV
 touch the ribs from inside, :func:`heart_inside_chest_wall`), LV long axis anterior-left-inferior,
-vertebral body 3–4 cm, ribs ≈1 cm at 2.5–3 cm spacing, breasts of radius 5–9 cm, arms raised out of the field
+vertebral body 3–4 cm, ribs ≈1 cm at 2.5–3 cm spacing, breasts of radius 5–9 cm lying supine (draped over the
+anterolateral chest wall, :func:`_supine_breasts`), arms raised out of the field
 of view or (≈10 %) down at the sides, gallbladder under the liver and bowel loops under the left dome.
 
 The left ventricle is a truncated prolate ellipsoidal shell whose size is drawn from the literature: outer
@@ -86,7 +87,8 @@ def sample_patients(n: int, rng: np.random.Generator) -> list[Patient]:
 
 @dataclass(frozen=True)
 class Breasts:
-    """Both breasts: radius (mm, x and z), forward projection (mm), x offset of each (mm), height z (mm)."""
+    """Both breasts, by the size they would have upright: radius (mm, x and z), forward projection (mm), x offset
+    of each centre (mm), height z (mm); rendered as they lie supine (:func:`_supine_breasts`)."""
 
     radius_mm: float
     projection_mm: float
@@ -444,6 +446,7 @@ PALLET_RADIUS_MM = 1200.0  # the bed pallet's transaxial curvature (its top rise
 CHEST_WALL_MM = 15.0  # muscle and ribs under the fat (ribs at 3–13 mm under it): the lungs and heart lie inside
 LUNG_MU_PER_G_CM3 = MU_140KEV["lung"] / 0.30  # the table's lung is NIST lung tissue at 0.30 g/cm³
 LUNG_DENSITY_MAX_G_CM3 = 0.42  # μ stays below the bed pallet's, which tells the bed from the body
+BREAST_MEDIAL_EDGE_MM = 20.0  # a supine breast's inner edge beside the midline: the sternum's side
 
 
 def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake, scan: ScanConditions = ScanConditions()
@@ -484,12 +487,9 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake, scan: ScanConditio
             put(r_arm <= 8.0, scaled("spongy_bone"), uptake.soft_tissue)
             body |= r_arm <= a.arm_radius_mm
     if a.breasts is not None:
-        b = a.breasts
-        for side in (-1, 1):
-            centre_y = -a.body_semi_axes_xy_mm[1] + 0.25 * b.projection_mm
-            breast = ((x - side * b.offset_x_mm) / b.radius_mm) ** 2 + ((y - centre_y) / b.projection_mm) ** 2 \
-                + ((z - b.z_mm) / b.radius_mm) ** 2 <= 1.0
-            put(breast & (y < 0), scaled("breast"), uptake.soft_tissue)
+        breast = _supine_breasts(a.breasts, half_w, half_d, depth_in, fat, x, y, z)
+        put(breast, scaled("breast"), uptake.soft_tissue)
+        body |= breast
 
     # thoracic cavity: lungs above the diaphragm domes (denser posteriorly), liver and stomach below
     lx, ly, lz = a.lung_semi_axes_xyz_mm
@@ -570,6 +570,36 @@ def _body_wall(a: Anatomy, x, y, z) -> BodyWall:
     fat = a.fat_mm * np.maximum(1.0 + u1 * np.cos(theta - np.deg2rad(t1)) + u2 * np.cos(2 * (theta - np.deg2rad(t2))),
                                 0.3)
     return BodyWall(half_w, half_d, depth_in, fat, pallet_top)
+
+
+def _supine_breasts(b: Breasts, half_w, half_d, depth_in, fat, x, y, z) -> np.ndarray:
+    """Both breasts of a woman lying supine: a mound draped over the anterolateral chest wall on each side, not a
+    ball standing on it. Supine, the breast flattens against the chest wall and slides sideways towards the axilla,
+    its inner edge at the sternum's side (the prone-to-supine deformation of breast imaging: Hipwell et al., Phys Med
+    Biol 2016;61:R1, a review; and any thoracic CT of a supine woman). Here each breast covers the skin from
+    :data:`BREAST_MEDIAL_EDGE_MM` beside the midline to 1.3 × ``radius_mm`` lateral of its centre at ``offset_x_mm``
+    (along the skin), and ``radius_mm`` head- and footwards of ``z_mm``, with an ellipsoidal profile whose height
+    keeps the volume that the upright ellipsoid of ``radius_mm`` and ``projection_mm`` had in front of the chest
+    (0.316 of it). Breast tissue replaces the subcutaneous fat under it. Points ``x, y, z`` (mm); the body wall's
+    ``half_w, half_d, depth_in, fat`` at them."""
+    lateral_mm = 1.3 * b.radius_mm
+    medial_mm = max(b.offset_x_mm - BREAST_MEDIAL_EDGE_MM, 0.3 * b.radius_mm)
+    head_foot_mm = b.radius_mm
+    volume_mm3 = 0.316 * (4.0 / 3.0) * np.pi * b.radius_mm**2 * b.projection_mm
+    height_mm = volume_mm3 / ((2.0 / 3.0) * np.pi * 0.5 * (medial_mm + lateral_mm) * head_foot_mm)
+    phi = np.arctan2(y / half_d, x / half_w)  # the point's angle on the body's ellipse: −90° anterior, 0° left
+    breasts = np.zeros(np.shape(depth_in), dtype=bool)
+    for side in (-1, 1):
+        cos_centre = np.clip(b.offset_x_mm / half_w, 0.0, 1.0)  # the centre's skin point at each height
+        centre_phi = np.arctan2(-np.sqrt(1.0 - cos_centre**2), side * cos_centre)
+        turn = np.angle(np.exp(1j * (phi - centre_phi)))
+        middle = centre_phi + 0.5 * turn  # the ellipse's arc length per radian there: ds/dφ
+        lateral_of_centre = side * turn * np.hypot(half_w * np.sin(middle), half_d * np.cos(middle))  # mm, skin
+        along = lateral_of_centre / np.where(lateral_of_centre > 0, lateral_mm, medial_mm)
+        profile = 1.0 - along**2 - ((z - b.z_mm) / head_foot_mm) ** 2
+        height = height_mm * np.sqrt(np.clip(profile, 0.0, None))
+        breasts |= (profile > 0) & (-depth_in <= height) & (depth_in < fat) & (y < 0)
+    return breasts
 
 
 def heart_inside_chest_wall(a: Anatomy) -> Anatomy:

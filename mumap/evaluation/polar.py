@@ -241,6 +241,11 @@ def _search_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, n_candidates: int
     return replace(best, rival_score=max(rivals, default=0.0))
 
 
+WALL_RIDGE_DROP = 0.75
+"""A profile's maximum is a wall peak only if the counts fall outside it below this fraction of it: a wall is a ridge.
+Where the liver or the gut lies against the wall the counts keep rising outwards, and that maximum is the organ's."""
+
+
 def refine_pose(image: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_zyx_mm, iterations: int = 3,
                 bullseye_size: int = 48) -> LVFrame:
     """The frame's centre and long axis refitted to where the wall's counts peak, as clinical software
@@ -256,8 +261,13 @@ def refine_pose(image: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_zyx_mm, 
     rho, phi = rho[rho <= 1.0], phi[rho <= 1.0]
     for _ in range(iterations):
         points, normals, offsets, counts = _wall_profiles(image, frame, rho, phi, voxel_zyx_mm, origin_zyx_mm)
-        peaks = points + offsets[counts.argmax(axis=0)][:, None] * normals
-        weights = np.sqrt(np.clip(counts.max(axis=0) / counts.max(), 0.0, None))
+        at = counts.argmax(axis=0)
+        peak = counts.max(axis=0)
+        beyond = np.minimum.accumulate(counts[::-1], axis=0)[::-1][at, np.arange(len(at))]  # lowest count outside
+        ridge = (at > 0) & (at < len(offsets) - 1) & (beyond < WALL_RIDGE_DROP * peak)
+        keep = ridge if ridge.mean() >= 0.5 else np.ones_like(ridge)
+        peaks = (points + offsets[at][:, None] * normals)[keep]
+        weights = np.sqrt(np.clip(peak / peak.max(), 0.0, None))[keep]
         semi_axes = (frame.long_mm - 0.5 * frame.wall_mm, frame.short_mm - 0.5 * frame.wall_mm)
         start, centre = np.asarray(frame.long_axis), np.asarray(frame.centre_xyz_mm)
         across = np.stack([np.asarray(frame.anterior), frame.lateral])

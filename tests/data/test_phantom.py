@@ -10,6 +10,7 @@ import pytest
 from scipy import ndimage
 
 from mumap.data.phantom import (
+    BREAST_MEDIAL_EDGE_MM,
     CHEST_WALL_MM,
     LUNG_MU_PER_G_CM3,
     LV_APEX_WALL_OF_WALL,
@@ -18,6 +19,7 @@ from mumap.data.phantom import (
     REPEAT_UPTAKE_BESIDE_LV,
     TERRITORY_SEGMENTS,
     Anatomy,
+    Breasts,
     Defect,
     Patient,
     ScanConditions,
@@ -152,6 +154,28 @@ def test_breasts_add_anterior_tissue_in_front_of_the_heart():
     _, woman, _ = render(GRID, with_breasts, Uptake())
     assert (woman > 0).sum() > (plain > 0).sum()
     assert np.isclose(woman, MU_140KEV["breast"]).sum() > 0
+
+
+def test_supine_breasts_are_mounds_draped_beside_the_sternum_with_the_upright_volume():
+    """Not a ball standing on the chest: flatter than the upright breast (its front 0.75 × the projection beyond
+    the skin), wider than high, clear of the sternum, and as large as the upright ellipsoid's part in front of the
+    chest (0.316 of the ellipsoid, the cap beyond 0.25 of its semi-axis)."""
+    grid = ImageGrid((70, 170, 200), (2.0, 2.0, 2.0))
+    breasts = Breasts(radius_mm=70.0, projection_mm=70.0, offset_x_mm=80.0, z_mm=0.0)
+    _, plain, _ = render(grid, Anatomy(), Uptake())
+    _, woman, _ = render(grid, replace(Anatomy(), breasts=breasts), Uptake())
+    z, y, x = np.meshgrid(*(grid.centres_mm(i) for i in range(3)), indexing="ij")
+    breast = np.isclose(woman, MU_140KEV["breast"])
+    added_mm3 = ((woman > 0).sum() - (plain > 0).sum()) * 8.0 / 2  # per breast
+    assert added_mm3 == pytest.approx(0.316 * 4 / 3 * np.pi * 70.0**2 * 70.0, rel=0.1)
+    front = lambda mu: y[(mu > 0) & (np.abs(x - 80.0) < 2) & (np.abs(z) < 2)].min()  # noqa: E731
+    height_mm = front(plain) - front(woman)
+    assert 25.0 < height_mm < 0.75 * 70.0 - 5.0
+    left = breast & (x > 0) & (np.abs(z) < 2)
+    width_mm = np.ptp(x[left])
+    assert width_mm > 2.5 * height_mm
+    assert x[breast].__abs__().min() >= BREAST_MEDIAL_EDGE_MM - 2.0
+    assert breast[..., x[0, 0] < 0].sum() == pytest.approx(breast[..., x[0, 0] > 0].sum(), rel=0.02)  # both sides
 
 
 def test_a_defect_lowers_uptake_in_its_segments_only():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from mumap.data.phantom import TERRITORY_SEGMENTS, Anatomy, Defect, Uptake, lv_segment_map, render
+from mumap.data.phantom import TERRITORY_SEGMENTS, Anatomy, Defect, Uptake, lv_lowest_z_mm, lv_segment_map, render
 from mumap.evaluation import polar
 from mumap.spect.geometry import ImageGrid
 
@@ -64,6 +64,21 @@ def test_find_lv_ignores_a_hotter_liver():
     image, voxel, origin, truth = _reconstruction_like(Anatomy(), Uptake(liver=1.2, stomach=1.0))
     frame = polar.find_lv(image, voxel, origin)
     assert np.linalg.norm(np.subtract(frame.centre_xyz_mm, truth.centre_xyz_mm)) < 8.0
+
+
+def test_the_wall_refinement_ignores_a_liver_fused_to_the_inferior_wall():
+    """A left dome 35 mm above the LV's lowest point puts liver and stomach against the inferior wall; as hot as
+    the myocardium, their counts keep rising outwards from the wall, and those profiles' maxima are the organs'.
+    Refined from the true pose, the axis stays on the LV (taking every profile's maximum: 26° off)."""
+    anatomy = Anatomy()
+    lowest = anatomy.heart_centre_xyz_mm[2] + lv_lowest_z_mm(*anatomy.lv_semi_axes_mm, anatomy.lv_elevation_deg)
+    high_dome = dataclasses.replace(anatomy, diaphragm_z_mm=(lowest + 50.0, lowest + 35.0))
+    image, voxel, origin, truth = _reconstruction_like(high_dome, Uptake(liver=1.0, stomach=1.0))
+    image = polar._normalised(image, "")
+    held = polar.fit_lv_shell(image, voxel, origin, [(np.asarray(truth.centre_xyz_mm), np.asarray(truth.long_axis))],
+                              fit_pose=False)[0]
+    refined = polar.refine_pose(image, held, voxel, origin)
+    assert np.degrees(np.arccos(np.clip(np.dot(refined.long_axis, truth.long_axis), -1.0, 1.0))) < 4.0
 
 
 @pytest.mark.slow
