@@ -232,11 +232,12 @@ def test_men_lose_inferior_wall_counts(wall_ratios):
     assert men < women - 0.05
 
 
-# cohort_moments of the tiny cohort, seed 3, as mumap 0.8.0 builds it (the LV wall thinning to 0.6 of itself at
-# the apex; since 0.7.0 four rays per converging detector pixel; since 0.6.0 repeat acquisitions when the abdomen
-# beside the LV is hot, defects in 70 % of patients and in two territories in 30 % of them, men's left domes
-# −10…+20 mm about the LV's lowest point), recorded with torch 2.13.0+cpu on an AMD EPYC, where its digest is
-# aa7eb5e9… (0.7.0's: 91bfe3ad…; 0.5.0's moments were recorded on an Intel Xeon with
+# cohort_moments of the tiny cohort, seed 3, as mumap 0.9.0 builds it (women's breasts supine: mounds draped over
+# the anterolateral chest wall beside the sternum; since 0.8.0 the LV wall thinning to 0.6 of itself at the apex;
+# since 0.7.0 four rays per converging detector pixel; since 0.6.0 repeat acquisitions when the abdomen beside the
+# LV is hot, defects in 70 % of patients and in two territories in 30 % of them, men's left domes −10…+20 mm about
+# the LV's lowest point), recorded with torch 2.13.0+cpu on an AMD EPYC, where its digest is 0fe18281…
+# (0.8.0's: aa7eb5e9…; 0.7.0's: 91bfe3ad…; 0.5.0's moments were recorded on an Intel Xeon with
 # AVX-512 and held on the EPYC to 1e-4). Moments rather than a digest of the bits: the reconstructions' last bits
 # depend on the CPU's BLAS and FFT code paths — the digest of 0.6.0 on an AMD EPYC (e4dae4e4…) is not a Xeon's
 # (08b61922…), and on the Xeon MKL's AVX2 path (MKL_CBWR=AVX2) changes the nAC and CTAC images by ≤ 3e-5 relative
