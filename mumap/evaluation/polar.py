@@ -250,7 +250,9 @@ def refine_pose(image: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_zyx_mm, 
                 bullseye_size: int = 48) -> LVFrame:
     """The frame's centre and long axis refitted to where the wall's counts peak, as clinical software
     places its surface (Germano et al., J Nucl Med 36:1107, 1995): along each polar-map profile the
-    position of the maximum is a point of the mid-wall; the mid-wall ellipsoid is fitted to those points by
+    position of the maximum is a point of the mid-wall if it is a ridge — not at the profile's ends, the counts
+    outside it falling below :data:`WALL_RIDGE_DROP` of it (where fewer than half the profiles have one, every
+    maximum counts) —; the mid-wall ellipsoid is fitted to those points by
     robust least squares over its axis and its centre's position across the axis, weighted by the square
     root of their counts so that a defect's faint wall counts less. Size and the centre's position along the
     axis stay the shell fit's: the peaks of an open-based shell do not pin them down (fitted freely they run
