@@ -83,13 +83,12 @@ def test_the_wall_refinement_ignores_a_liver_fused_to_the_inferior_wall():
 
 @pytest.mark.slow
 def test_find_lv_with_the_nac_image_ignores_what_attenuation_correction_lifts():
-    """A high left dome with liver, stomach and gallbladder 2.5× the myocardium against the inferior wall, as
-    attenuation correction lifts them beneath the heart: alone, the CTAC-like image's fit is pulled off the
-    axis; with the nAC-like image of the same data (those organs dim), the pose that fits both is the LV's — and
-    refining it on the CTAC-like image's wall peaks, which the hot organs pull 25° off the axis, fits the two images
-    worse, so the refinement is not taken."""
+    """A high left dome with liver, stomach and gallbladder 3.5× the myocardium against the inferior wall, as
+    attenuation correction lifts them beneath the heart: alone, the CTAC-like image's search lands on them (28° and
+    51 mm off; at 2.5× the wall-ridge rule of ``refine_pose`` already keeps it on the LV); with the nAC-like image of
+    the same data (those organs dim), the pose that fits both is the LV's."""
     anatomy = Anatomy(diaphragm_z_mm=(-40.0, -25.0))
-    ctac, voxel, origin, truth = _reconstruction_like(anatomy, Uptake(liver=2.5, stomach=2.5, gallbladder=2.5))
+    ctac, voxel, origin, truth = _reconstruction_like(anatomy, Uptake(liver=3.5, stomach=3.5, gallbladder=3.5))
     nac, *_ = _reconstruction_like(anatomy, Uptake(liver=0.6, stomach=0.4))
 
     def errors(frame: polar.LVFrame) -> tuple[float, float]:
