@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from scipy import ndimage, optimize, signal
 
+from mumap.data.body import body_outline
 from mumap.data.phantom import FRONT_XYZ, anterior_direction, short_axis_direction
 from mumap.spect.postfilter import CLINICAL_CUTOFF_PER_CM, CLINICAL_ORDER, butterworth_filter
 
@@ -178,7 +179,13 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
     shell fitted to each with that pose held (:func:`fit_lv_shell`, ``fit_pose=False``). The myocardium is where
     every reconstruction of the data has it, while attenuation correction lifts the liver, the gut and the
     stomach beneath the heart more than the heart: on a CTAC image alone the fit lands on them or is pulled
-    towards them, and the nAC image of the same data, which has them dim, outvotes it. The frame returned is
+    towards them, and the nAC image of the same data, which has them dim, outvotes it. Candidates outside the body —
+    outside the outline (:func:`~mumap.data.body.body_outline`) of every image — are dropped first: in an nAC image an
+    arm at the patient's side is cupped, colder inside than at its skin, and looks like a hollow shell to the filter,
+    but it lies apart from the torso, outside the nAC image's outline, which is the body's (on the quick and both hard
+    cohorts the LV's centre lies inside every nAC and every CTAC outline: ``docs/BENCHMARKS.md``, "Polar maps"). Not
+    on a single image: a CTAC image's outline is that of its hot organs, and where the liver is hotter than the heart
+    and apart from it, the LV lies outside it. The frame returned is
     that pose refined on ``image``'s own wall (:func:`refine_pose`: the polar map is drawn from ``image``, and the
     winning pose may have been refined on another image, whose attenuated walls peak elsewhere) when the refined pose
     fits all the images at least as well (the same summed score; where hot organs touch the wall, the peaks of
@@ -195,23 +202,25 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
     if any(other.shape != images[0].shape for other in images[1:]):
         raise ValueError(f"find_lv needs the reconstructions of one acquisition on one grid, got shapes "
                          f"{[other.shape for other in images]}")
-    frame, fit = _found(images, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
+    body = np.logical_or.reduce([body_outline(one) for one in images]) if len(images) > 1 else None
+    frame, fit = _found(images, body, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
     if frame.uncertain and len(images) > 1:
-        wider, wider_fit = _found(images, voxel_zyx_mm, origin_zyx_mm, 2 * n_candidates, roi_mm)
+        wider, wider_fit = _found(images, body, voxel_zyx_mm, origin_zyx_mm, 2 * n_candidates, roi_mm)
         elsewhere = np.linalg.norm(np.subtract(wider.centre_xyz_mm, frame.centre_xyz_mm)) >= RIVAL_DISTANCE_MM
         if elsewhere and fit < RIVAL_SCORE_MAX * wider_fit:  # the first frame is not even a close rival of it
             frame = wider
     return frame
 
 
-def _found(images: Sequence[np.ndarray], voxel_zyx_mm, origin_zyx_mm, n_candidates: int, roi_mm: float
-           ) -> tuple[LVFrame, float]:
-    """:func:`find_lv`'s search with ``n_candidates`` on normalised ``images``: the frame and how well it fits them
-    all (its score; with several images, the sum of the scores of the shell fitted to each with its pose held)."""
+def _found(images: Sequence[np.ndarray], body: np.ndarray | None, voxel_zyx_mm, origin_zyx_mm, n_candidates: int,
+           roi_mm: float) -> tuple[LVFrame, float]:
+    """:func:`find_lv`'s search with ``n_candidates`` inside ``body [z, y, x]`` (``None``: anywhere) on normalised
+    ``images``: the frame and how well it fits them all (its score; with several images, the sum of the scores of the
+    shell fitted to each with its pose held)."""
     if len(images) == 1:
-        frame = _search_lv(images[0], voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
+        frame = _search_lv(images[0], body, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
         return frame, frame.score
-    searches = [_search_lv(one, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
+    searches = [_search_lv(one, body, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
                 for one in [*images, np.mean(images, axis=0)]]
 
     def held(frames: Sequence[LVFrame]) -> list[list[LVFrame]]:  # per image, the shell fitted with each pose held
@@ -229,10 +238,11 @@ def _found(images: Sequence[np.ndarray], voxel_zyx_mm, origin_zyx_mm, n_candidat
     return replace(fitted, rival_score=found.rival_score / max(found.score, 1e-12) * fitted.score), fit
 
 
-def _search_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, n_candidates: int, roi_mm: float) -> LVFrame:
-    """:func:`find_lv` on one normalised image."""
+def _search_lv(image: np.ndarray, body: np.ndarray | None, voxel_zyx_mm, origin_zyx_mm, n_candidates: int, roi_mm: float
+               ) -> LVFrame:
+    """:func:`find_lv` on one normalised image, its candidates inside ``body`` (``None``: anywhere)."""
     with _single_thread():
-        centres = lv_candidates(image, voxel_zyx_mm, origin_zyx_mm, n_candidates)
+        centres = lv_candidates(image, voxel_zyx_mm, origin_zyx_mm, n_candidates, inside=body)
         fits = fit_lv_shell(image, voxel_zyx_mm, origin_zyx_mm,
                             [(centre, axis) for centre in centres for axis in initial_axes()], roi_mm=roi_mm)
     best = refine_pose(image, max(fits, key=lambda fit: fit.score), voxel_zyx_mm, origin_zyx_mm)
@@ -364,9 +374,11 @@ def initial_axes(spread_deg: float = 20.0) -> list[np.ndarray]:
     return [prior] + [np.cos(tilt) * prior + np.sin(tilt) * d for d in (first, -first, second, -second)]
 
 
-def lv_candidates(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, n: int) -> list[np.ndarray]:
-    """World (x, y, z) mm of the ``n`` most LV-like points, ≥ 30 mm apart: a hot shell 12–30 mm around a
-    cold ball of 10 mm, hot all round. The shell is split into 14 sectors (towards the faces and corners of
+def lv_candidates(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, n: int, inside: np.ndarray | None = None
+                  ) -> list[np.ndarray]:
+    """World (x, y, z) mm of the ``n`` most LV-like points, ≥ 30 mm apart, less those outside the mask
+    ``inside [z, y, x]`` (unless all are; default: no mask): a hot shell 12–30 mm around a cold ball of 10 mm, hot all
+    round. The shell is split into 14 sectors (towards the faces and corners of
     a cube); the response is the 30th percentile of the sector means minus the ball's mean, so that a hot
     organ's edge (hot on one side only) or its inside (no cold centre) respond little, the LV (open only at
     its base) strongly."""
@@ -387,6 +399,8 @@ def lv_candidates(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, n: int) -> lis
     peaks = response == ndimage.maximum_filter(response, footprint=radius <= 30.0)
     order = np.argsort(response[peaks])[::-1][:n]
     indices = np.argwhere(peaks)[order]
+    if inside is not None and inside[tuple(indices.T)].any():
+        indices = indices[inside[tuple(indices.T)]]
     return [np.array([origin_zyx_mm[2 - i] + voxel_zyx_mm[2 - i] * index[2 - i] for i in range(3)])
             for index in indices]
 
