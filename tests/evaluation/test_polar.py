@@ -144,13 +144,13 @@ def test_lv_candidates_outside_a_mask_are_dropped_unless_all_are():
         image += counts * ((radius > 12.0) & (radius < 26.0))
     grid = ((6.4,) * 3, (-76.8,) * 3)
 
-    def sides(**mask) -> list[float]:
-        return [round(float(centre[0]) / 40.0) for centre in polar.lv_candidates(image, *grid, 2, **mask)]
+    def sides(n: int = 2, **mask) -> list[int]:  # +1: the shell at x = +40 mm, −1: the one at −40 mm
+        return [round(float(centre[0]) / 40.0) for centre in polar.lv_candidates(image, *grid, n, **mask)]
 
     assert sides() == [1, -1]  # the hotter shell first
     assert sides(inside=x < 0) == [-1]
     assert sides(inside=x > 100) == [1, -1]
-    assert [round(float(c[0]) / 40.0) for c in polar.lv_candidates(image, *grid, 1, inside=x < 0)] == [1]
+    assert sides(1, inside=x < 0) == [1]  # the one candidate lies outside: nothing inside to keep
 
 
 @pytest.mark.slow
