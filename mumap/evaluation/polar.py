@@ -96,6 +96,7 @@ BASE_MARGIN_MM = 6.0  # the polar map's rim lies this far apical of the fitted b
 FRAME_SCORE_MIN = 0.2  # LVFrame.uncertain: below this score …
 RIVAL_SCORE_MAX = 0.7  # … or a rival ≥ RIVAL_DISTANCE_MM away scoring above this fraction of it
 RIVAL_DISTANCE_MM = 20.0
+TIGHT_SEARCH_ROI_MM = 40.0  # find_lv's second look also fits the pose to only this much around each candidate
 
 
 @dataclass(frozen=True)
@@ -191,21 +192,28 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
     fits all the images at least as well (the same summed score; where hot organs touch the wall, the peaks of
     ``image`` pull the pose off the LV, and the vote's pose stays), with the size fitted to ``image`` at that pose,
     and its search's rival ratio (validated on the quick and hard cohorts: ``docs/BENCHMARKS.md``, "Polar maps").
-    When that frame is uncertain, the search is run again with twice the candidates, and its frame is taken if it
-    lies elsewhere (≥ :data:`RIVAL_DISTANCE_MM` away) and fits the images so much better that the first frame would
-    not even be its close rival (summed score below :data:`RIVAL_SCORE_MAX` of its): gut loops beneath a high left
-    dome can rank above the LV in the hollow-sphere filter and suppress its own peak, so that none of the first
-    candidates lies on it. Not on a single image: there, more candidates bring in more impostors, places outside
-    the heart that fit one image a little better (the same validation).
+    When that frame is uncertain, the search is run again with twice the candidates, twice: with the poses fitted to
+    ``roi_mm`` around each candidate as before, and to only :data:`TIGHT_SEARCH_ROI_MM` (the summed scores still over
+    ``roi_mm``); the better of the two frames is taken if it lies elsewhere (≥ :data:`RIVAL_DISTANCE_MM` away) and fits
+    the images so much better that the first frame would not even be its close rival (summed score below
+    :data:`RIVAL_SCORE_MAX` of its). Why twice the candidates: gut loops beneath a high left dome can rank above the
+    LV in the hollow-sphere filter and suppress its own peak, so that none of the first candidates lies on it. Why the
+    tighter region: where the liver or the stomach rises against the LV's inferior wall, 60 mm around a candidate on
+    the LV take them in, and the fit explains more of that region with a larger shell wrapped around the LV and the
+    organ (its short semi-axis at the bound) than with the LV; 40 mm hold little more than the LV. Not on a single
+    image: there, more candidates bring in more impostors, places outside the heart that fit one image a little
+    better (the same validation).
     """
     images = [_normalised(image, "find_lv")] + [_normalised(other, "find_lv") for other in same_acquisition]
     if any(other.shape != images[0].shape for other in images[1:]):
         raise ValueError(f"find_lv needs the reconstructions of one acquisition on one grid, got shapes "
                          f"{[other.shape for other in images]}")
     body = np.logical_or.reduce([body_outline(one) for one in images]) if len(images) > 1 else None
-    frame, fit = _found(images, body, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
+    frame, fit = _found(images, body, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm, roi_mm)
     if frame.uncertain and len(images) > 1:
-        wider, wider_fit = _found(images, body, voxel_zyx_mm, origin_zyx_mm, 2 * n_candidates, roi_mm)
+        searches = [_found(images, body, voxel_zyx_mm, origin_zyx_mm, 2 * n_candidates, roi_mm, search_roi)
+                    for search_roi in (roi_mm, min(roi_mm, TIGHT_SEARCH_ROI_MM))]
+        wider, wider_fit = max(searches, key=lambda found: found[1])
         elsewhere = np.linalg.norm(np.subtract(wider.centre_xyz_mm, frame.centre_xyz_mm)) >= RIVAL_DISTANCE_MM
         if elsewhere and fit < RIVAL_SCORE_MAX * wider_fit:  # the first frame is not even a close rival of it
             frame = wider
@@ -213,14 +221,15 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
 
 
 def _found(images: Sequence[np.ndarray], body: np.ndarray | None, voxel_zyx_mm, origin_zyx_mm, n_candidates: int,
-           roi_mm: float) -> tuple[LVFrame, float]:
+           roi_mm: float, search_roi_mm: float) -> tuple[LVFrame, float]:
     """:func:`find_lv`'s search with ``n_candidates`` inside ``body [z, y, x]`` (``None``: anywhere) on normalised
-    ``images``: the frame and how well it fits them all (its score; with several images, the sum of the scores of the
-    shell fitted to each with its pose held)."""
+    ``images``, each candidate's pose fitted to ``search_roi_mm`` around it: the frame and how well it fits them all
+    (its score; with several images, the sum of the scores of the shell fitted to each with its pose held, over
+    ``roi_mm``)."""
     if len(images) == 1:
-        frame = _search_lv(images[0], body, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
+        frame = _search_lv(images[0], body, voxel_zyx_mm, origin_zyx_mm, n_candidates, search_roi_mm)
         return frame, frame.score
-    searches = [_search_lv(one, body, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm)
+    searches = [_search_lv(one, body, voxel_zyx_mm, origin_zyx_mm, n_candidates, search_roi_mm)
                 for one in [*images, np.mean(images, axis=0)]]
 
     def held(frames: Sequence[LVFrame]) -> list[list[LVFrame]]:  # per image, the shell fitted with each pose held
@@ -399,8 +408,9 @@ def lv_candidates(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, n: int, inside
     peaks = response == ndimage.maximum_filter(response, footprint=radius <= 30.0)
     order = np.argsort(response[peaks])[::-1][:n]
     indices = np.argwhere(peaks)[order]
-    if inside is not None and inside[tuple(indices.T)].any():
-        indices = indices[inside[tuple(indices.T)]]
+    kept = inside[tuple(indices.T)] if inside is not None else None
+    if kept is not None and kept.any():
+        indices = indices[kept]
     return [np.array([origin_zyx_mm[2 - i] + voxel_zyx_mm[2 - i] * index[2 - i] for i in range(3)])
             for index in indices]
 

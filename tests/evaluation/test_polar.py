@@ -178,35 +178,41 @@ def test_uncertain_frames_are_the_automatic_ones_with_a_low_score_or_a_close_riv
     assert not dataclasses.replace(frame, cavity_contrast=0.0, source="reader").uncertain
 
 
-@pytest.mark.parametrize(("n_images", "first_rival", "wider_shift_mm", "wider_fit", "searches", "taken"), [
-    (2, 0.1, 40.0, 0.9, [6], False),  # a certain frame: no second search
-    (1, 0.4, 40.0, 0.9, [6], False),  # uncertain, but found on a single image: no second search
-    (2, 0.4, 40.0, 0.9, [6, 12], True),  # uncertain, and the wider search's frame fits much better elsewhere
-    (2, 0.4, 40.0, 0.4, [6, 12], False),  # elsewhere, but fits worse
-    (2, 0.4, 40.0, 0.6, [6, 12], False),  # better elsewhere, but the first would be its close rival: 0.5 > 0.7 × 0.6
-    (2, 0.4, 10.0, 0.9, [6, 12], False),  # fits much better, but at the first frame's place
+FIRST, WIDE, TIGHT = (6, 60.0), (12, 60.0), (12, polar.TIGHT_SEARCH_ROI_MM)  # (candidates, search region mm)
+
+
+@pytest.mark.parametrize(("n_images", "first_rival", "shift_mm", "fits", "searches", "taken"), [
+    (2, 0.1, 40.0, {WIDE: 0.9, TIGHT: 0.2}, [FIRST], None),  # a certain frame: no second search
+    (1, 0.4, 40.0, {WIDE: 0.9, TIGHT: 0.2}, [FIRST], None),  # uncertain, but found on a single image: no second search
+    (2, 0.4, 40.0, {WIDE: 0.9, TIGHT: 0.2}, [FIRST, WIDE, TIGHT], WIDE),  # the wider search fits much better elsewhere
+    (2, 0.4, 40.0, {WIDE: 0.2, TIGHT: 0.9}, [FIRST, WIDE, TIGHT], TIGHT),  # the tighter search does
+    (2, 0.4, 40.0, {WIDE: 0.8, TIGHT: 0.9}, [FIRST, WIDE, TIGHT], TIGHT),  # both do: the better of the two
+    (2, 0.4, 40.0, {WIDE: 0.4, TIGHT: 0.3}, [FIRST, WIDE, TIGHT], None),  # elsewhere, but both fit worse
+    (2, 0.4, 40.0, {WIDE: 0.6, TIGHT: 0.6}, [FIRST, WIDE, TIGHT], None),  # better, but the first would be a close rival
+    (2, 0.4, 10.0, {WIDE: 0.9, TIGHT: 0.9}, [FIRST, WIDE, TIGHT], None),  # much better, but at the first frame's place
 ])
-def test_an_uncertain_frame_is_searched_for_among_twice_the_candidates(monkeypatch, n_images, first_rival,
-                                                                       wider_shift_mm, wider_fit, searches, taken):
-    """The wider search's frame replaces the first only when the first, found with the other reconstructions of the
-    acquisition, is uncertain, and the new one lies at another place (≥
-    :data:`~mumap.evaluation.polar.RIVAL_DISTANCE_MM` away) and fits the images so much better that the first is not
-    even its close rival (:data:`~mumap.evaluation.polar.RIVAL_SCORE_MAX`)."""
+def test_an_uncertain_frame_is_searched_for_again_wider_and_tighter(monkeypatch, n_images, first_rival, shift_mm, fits,
+                                                                    searches, taken):
+    """With the other reconstructions of the acquisition, an uncertain frame is searched for again among twice the
+    candidates, with the poses fitted to the usual region around them and to
+    :data:`~mumap.evaluation.polar.TIGHT_SEARCH_ROI_MM`; the better of the two frames replaces the first only when it
+    lies at another place (≥ :data:`~mumap.evaluation.polar.RIVAL_DISTANCE_MM` away) and fits the images so much
+    better that the first is not even its close rival (:data:`~mumap.evaluation.polar.RIVAL_SCORE_MAX`)."""
     first = polar.LVFrame((0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, -1.0, 0.0), 60.0, 30.0, 10.0, -20.0,
                           correlation=0.9, cavity_contrast=0.36, rival_score=first_rival)
-    wider = dataclasses.replace(first, centre_xyz_mm=(wider_shift_mm, 0.0, 0.0))
+    second = {search: dataclasses.replace(first, centre_xyz_mm=(shift_mm, 0.0, k)) for k, search in enumerate(fits)}
     calls = []
 
-    def found(images, body, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm):
-        assert len(images) == n_images and (body is None) == (n_images == 1)
-        calls.append(n_candidates)
-        return (first, 0.5) if n_candidates == 6 else (wider, wider_fit)
+    def found(images, body, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm, search_roi_mm):
+        assert len(images) == n_images and (body is None) == (n_images == 1) and roi_mm == 60.0
+        calls.append((n_candidates, search_roi_mm))
+        return (first, 0.5) if calls[-1] == FIRST else (second[calls[-1]], fits[calls[-1]])
 
     monkeypatch.setattr(polar, "_found", found)
     others = [np.ones((8, 8, 8))] * (n_images - 1)
     frame = polar.find_lv(np.ones((8, 8, 8)), (6.4,) * 3, (0.0,) * 3, same_acquisition=others)
     assert calls == searches
-    assert frame is (wider if taken else first)
+    assert frame is (second[taken] if taken else first)
 
 
 @pytest.mark.slow
