@@ -200,9 +200,9 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
     LV in the hollow-sphere filter and suppress its own peak, so that none of the first candidates lies on it. Why the
     tighter region: where the liver or the stomach rises against the LV's inferior wall, 60 mm around a candidate on
     the LV take them in, and the fit explains more of that region with a larger shell wrapped around the LV and the
-    organ (its short semi-axis at the bound) than with the LV; 40 mm hold little more than the LV. Not on a single
-    image: there, more candidates bring in more impostors, places outside the heart that fit one image a little
-    better (the same validation).
+    organ (hard seed 1's S0012: outer short semi-axis 40 mm, the LV's 27) than with the LV; 40 mm hold little more
+    than the LV. Not on a single image: there, more candidates bring in more impostors, places outside the heart that
+    fit one image a little better (the same validation).
     """
     images = [_normalised(image, "find_lv")] + [_normalised(other, "find_lv") for other in same_acquisition]
     if any(other.shape != images[0].shape for other in images[1:]):
