@@ -201,8 +201,9 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
     tighter region: where the liver or the stomach rises against the LV's inferior wall, 60 mm around a candidate on
     the LV take them in, and the fit explains more of that region with a larger shell wrapped around the LV and the
     organ (hard seed 1's S0012: outer short semi-axis 40 mm, the LV's 27) than with the LV; 40 mm hold little more
-    than the LV. Not on a single image: there, more candidates bring in more impostors, places outside the heart that
-    fit one image a little better (the same validation).
+    than the LV. On a single image only the tighter fit among the same candidates is tried, and taken when it fits
+    better elsewhere: more candidates bring in more impostors, places outside the heart that fit one image a little
+    better (the same validation).
     """
     images = [_normalised(image, "find_lv")] + [_normalised(other, "find_lv") for other in same_acquisition]
     if any(other.shape != images[0].shape for other in images[1:]):
@@ -210,14 +211,19 @@ def find_lv(image: np.ndarray, voxel_zyx_mm, origin_zyx_mm, *, same_acquisition:
                          f"{[other.shape for other in images]}")
     body = np.logical_or.reduce([body_outline(one) for one in images]) if len(images) > 1 else None
     frame, fit = _found(images, body, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm, roi_mm)
-    if frame.uncertain and len(images) > 1:
+    if not frame.uncertain:
+        return frame
+    if len(images) > 1:
         searches = [_found(images, body, voxel_zyx_mm, origin_zyx_mm, 2 * n_candidates, roi_mm, search_roi)
                     for search_roi in (roi_mm, min(roi_mm, TIGHT_SEARCH_ROI_MM))]
-        wider, wider_fit = max(searches, key=lambda found: found[1])
-        elsewhere = np.linalg.norm(np.subtract(wider.centre_xyz_mm, frame.centre_xyz_mm)) >= RIVAL_DISTANCE_MM
-        if elsewhere and fit < RIVAL_SCORE_MAX * wider_fit:  # the first frame is not even a close rival of it
-            frame = wider
-    return frame
+        second, second_fit = max(searches, key=lambda found: found[1])
+        margin = RIVAL_SCORE_MAX  # the first frame is not even a close rival of it
+    else:  # on a single image, the tighter fit among the same candidates only, when it fits better
+        second, second_fit = _found(images, body, voxel_zyx_mm, origin_zyx_mm, n_candidates, roi_mm,
+                                    min(roi_mm, TIGHT_SEARCH_ROI_MM))
+        margin = 1.0
+    elsewhere = np.linalg.norm(np.subtract(second.centre_xyz_mm, frame.centre_xyz_mm)) >= RIVAL_DISTANCE_MM
+    return second if elsewhere and fit < margin * second_fit else frame
 
 
 def _found(images: Sequence[np.ndarray], body: np.ndarray | None, voxel_zyx_mm, origin_zyx_mm, n_candidates: int,

@@ -179,11 +179,15 @@ def test_uncertain_frames_are_the_automatic_ones_with_a_low_score_or_a_close_riv
 
 
 FIRST, WIDE, TIGHT = (6, 60.0), (12, 60.0), (12, polar.TIGHT_SEARCH_ROI_MM)  # (candidates, search region mm)
+SINGLE = (6, polar.TIGHT_SEARCH_ROI_MM)  # on a single image: the same candidates, the tighter region
 
 
 @pytest.mark.parametrize(("n_images", "first_rival", "shift_mm", "fits", "searches", "taken"), [
     (2, 0.1, 40.0, {WIDE: 0.9, TIGHT: 0.2}, [FIRST], None),  # a certain frame: no second search
-    (1, 0.4, 40.0, {WIDE: 0.9, TIGHT: 0.2}, [FIRST], None),  # uncertain, but found on a single image: no second search
+    (1, 0.1, 40.0, {SINGLE: 0.9}, [FIRST], None),  # a certain frame on a single image: no second search
+    (1, 0.4, 40.0, {SINGLE: 0.6}, [FIRST, SINGLE], SINGLE),  # single image: the tighter fit, better elsewhere
+    (1, 0.4, 40.0, {SINGLE: 0.45}, [FIRST, SINGLE], None),  # single image: the tighter fit is worse
+    (1, 0.4, 10.0, {SINGLE: 0.9}, [FIRST, SINGLE], None),  # single image: better, but at the first frame's place
     (2, 0.4, 40.0, {WIDE: 0.9, TIGHT: 0.2}, [FIRST, WIDE, TIGHT], WIDE),  # the wider search fits much better elsewhere
     (2, 0.4, 40.0, {WIDE: 0.2, TIGHT: 0.9}, [FIRST, WIDE, TIGHT], TIGHT),  # the tighter search does
     (2, 0.4, 40.0, {WIDE: 0.8, TIGHT: 0.9}, [FIRST, WIDE, TIGHT], TIGHT),  # both do: the better of the two
@@ -197,7 +201,9 @@ def test_an_uncertain_frame_is_searched_for_again_wider_and_tighter(monkeypatch,
     candidates, with the poses fitted to the usual region around them and to
     :data:`~mumap.evaluation.polar.TIGHT_SEARCH_ROI_MM`; the better of the two frames replaces the first only when it
     lies at another place (≥ :data:`~mumap.evaluation.polar.RIVAL_DISTANCE_MM` away) and fits the images so much
-    better that the first is not even its close rival (:data:`~mumap.evaluation.polar.RIVAL_SCORE_MAX`)."""
+    better that the first is not even its close rival (:data:`~mumap.evaluation.polar.RIVAL_SCORE_MAX`). On a single
+    image, only the same candidates' poses fitted to the tighter region, taken when that frame lies elsewhere and fits
+    better."""
     first = polar.LVFrame((0.0, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, -1.0, 0.0), 60.0, 30.0, 10.0, -20.0,
                           correlation=0.9, cavity_contrast=0.36, rival_score=first_rival)
     second = {search: dataclasses.replace(first, centre_xyz_mm=(shift_mm, 0.0, k)) for k, search in enumerate(fits)}
