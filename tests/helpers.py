@@ -16,11 +16,34 @@ import torch
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from mumap.data import io
+from mumap.data import io, phantom
 from mumap.spect import stir_backend
 from mumap.spect.geometry import ImageGrid
 
 SMALL_GRID = ImageGrid((24, 40, 48), (9.6, 9.6, 9.6))  # [z, y, x]: non-cubic, non-square, 9.6 mm voxels
+
+
+def lv_outer_surface_xyz_mm(a: phantom.Anatomy, n: int = 400) -> np.ndarray:
+    """Points ``[n·n, 3]`` (world x, y, z mm) on the LV's outer ellipsoid, apex side of the base plane, sampled
+    from its parametric form here, not with the phantom's helpers: axis from azimuth and elevation as the
+    phantom's docs state them (anterior −y turned left +x, tilted down −z)."""
+    az, el = np.deg2rad(a.lv_azimuth_deg), np.deg2rad(a.lv_elevation_deg)
+    u = np.array([np.sin(az) * np.cos(el), -np.cos(az) * np.cos(el), -np.sin(el)])
+    e1 = np.cross(u, [0.0, 0.0, 1.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(u, e1)
+    theta, phi = np.meshgrid(np.linspace(0.0, np.arccos(phantom.LV_BASE), n), np.linspace(0.0, 2 * np.pi, n),
+                             indexing="ij")
+    long_mm, short_mm = a.lv_semi_axes_mm
+    points = (long_mm * np.cos(theta)[..., None] * u
+              + short_mm * np.sin(theta)[..., None] * (np.cos(phi)[..., None] * e1 + np.sin(phi)[..., None] * e2))
+    return points.reshape(-1, 3) + np.asarray(a.heart_centre_xyz_mm)
+
+
+def loop_to_lv_mm(a: phantom.Anatomy, loop_xyzr_mm) -> float:
+    """Shortest distance (mm) from a bowel loop's sphere to the LV's outer surface."""
+    x, y, z, r = loop_xyzr_mm
+    return float(np.linalg.norm(lv_outer_surface_xyz_mm(a) - [x, y, z], axis=1).min() - r)
 
 
 def require_stir():

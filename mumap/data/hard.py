@@ -14,8 +14,9 @@ beyond the typical cohort's range, as readers meet it in a myocardial-perfusion 
   against the inferior wall;
 - ``displaced_heart``: the heart 20–30 mm further left (cardiomegaly, a displaced mediastinum);
 - ``unusual_axis``: the LV long axis 15–20° beyond the typical azimuth (30–60°) or elevation (20–40°) range;
-- ``hot_gut``: a bowel loop touching the inferior wall and hotter than the myocardium (1.2–2.5), and a hot
-  gallbladder (2–4);
+- ``hot_gut``: a bowel loop on the inferior wall — right under the LV's lowest point, only the diaphragm between
+  (:func:`~mumap.data.phantom.bowel_loop_under_lv`; the domes raised where the left one lay lower there) — and
+  hotter than the myocardium (1.2–2.5), and a hot gallbladder (2–4);
 - ``wall_erasing_defect``: a fixed defect of a whole coronary territory at 80–95 % severity;
 - ``arms_down``: the arms at the sides.
 """
@@ -33,7 +34,10 @@ from mumap.data.phantom import (
     Defect,
     Patient,
     Uptake,
+    bowel_loop_under_lv,
+    dome_surface_z_mm,
     heart_inside_chest_wall,
+    lv_lowest_point_xyz_mm,
     lv_lowest_z_mm,
     lv_semi_axes_mm,
 )
@@ -79,17 +83,23 @@ def hard_anatomy(anatomy: Anatomy, case: str, rng: np.random.Generator) -> Anato
     elif case == "high_left_dome":
         left = lv_lowest_z_mm(long, short, a.lv_elevation_deg) + rng.uniform(25.0, 40.0)
         a = replace(a, diaphragm_z_mm=(left + rng.uniform(10.0, 20.0), left))
-    elif case == "displaced_heart":
-        a = replace(a, heart_centre_xyz_mm=(x + rng.uniform(20.0, 30.0), y, z))
+    elif case == "displaced_heart":  # as far as drawn, or less (not under 20 mm) where the chest is too narrow
+        for shift in np.arange(rng.uniform(20.0, 30.0), 19.99, -1.0):
+            try:
+                return heart_inside_chest_wall(replace(a, heart_centre_xyz_mm=(x + float(shift), y, z)))
+            except ValueError:
+                continue
+        a = replace(a, heart_centre_xyz_mm=(x + 20.0, y, z))
     elif case == "unusual_axis":
         beyond = rng.uniform(15.0, 20.0)
         a = [replace(a, lv_azimuth_deg=30.0 - beyond), replace(a, lv_azimuth_deg=60.0 + beyond),
              replace(a, lv_elevation_deg=20.0 - beyond), replace(a, lv_elevation_deg=40.0 + beyond)][rng.integers(4)]
-    elif case == "hot_gut":
-        r = float(rng.uniform(15.0, 22.0))
-        bottom = z + lv_lowest_z_mm(long, short, a.lv_elevation_deg)
-        loop = (round(x + rng.uniform(-10.0, 10.0), 1), round(y + rng.uniform(0.0, 15.0), 1),
-                round(min(bottom, a.diaphragm_z_mm[1]) - 2.0 - r, 1), round(r, 1))
+    elif case == "hot_gut":  # the heart where it will lie, the left dome up to its lowest point, the loop on it
+        a = heart_inside_chest_wall(a)
+        lx, ly, lz = lv_lowest_point_xyz_mm(a)
+        raise_mm = max(0.0, lz - float(dome_surface_z_mm(a, 1, lx, ly)))
+        a = replace(a, diaphragm_z_mm=tuple(d + raise_mm for d in a.diaphragm_z_mm))
+        loop = bowel_loop_under_lv(a, float(rng.uniform(15.0, 22.0)), 0.0)
         a = replace(a, bowel_loops_xyzr_mm=(loop, *a.bowel_loops_xyzr_mm[1:]))
     elif case == "arms_down":
         a = replace(a, arms_down=True)

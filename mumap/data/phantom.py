@@ -187,10 +187,11 @@ def lv_length_mm(long_mm: float) -> float:
 
 def lv_semi_axes_mm(mass_g: float, length_mm: float, wall_mm: float) -> tuple[float, float]:
     """``(long, short)`` outer semi-axes (mm) of the LV shell of outer base-to-apex length ``length_mm``, wall
-    ``wall_mm`` and myocardial mass ``mass_g``: the long one from the length, the short one solved for the mass."""
+    ``wall_mm`` and myocardial mass ``mass_g``: the long one from the length, the short one solved for the mass
+    (at most the long one: the heaviest of the drawn LVs on the shortest, thinnest-walled shell, 180 g, 75 mm,
+    8 mm, is a near-sphere)."""
     long_mm = length_mm / (1.0 - LV_BASE)
-    return long_mm, float(brentq(lambda s: lv_shell_mass_g(long_mm, s, wall_mm) - mass_g, wall_mm + 5.0,
-                                 0.9 * long_mm))
+    return long_mm, float(brentq(lambda s: lv_shell_mass_g(long_mm, s, wall_mm) - mass_g, wall_mm + 5.0, long_mm))
 
 
 def lv_lowest_z_mm(long_mm: float, short_mm: float, elevation_deg: float) -> float:
@@ -198,6 +199,45 @@ def lv_lowest_z_mm(long_mm: float, short_mm: float, elevation_deg: float) -> flo
     ``long_mm``, ``short_mm`` whose long axis points ``elevation_deg`` below the transaxial plane."""
     sin_el = np.sin(np.deg2rad(elevation_deg))
     return -np.sqrt((long_mm * sin_el) ** 2 + short_mm**2 * (1 - sin_el**2))
+
+
+def lv_lowest_point_xyz_mm(a: Anatomy) -> np.ndarray:
+    """The LV shell's lowest point (world x, y, z mm): where the outer ellipsoid's tangent plane is horizontal.
+    For an ellipsoid of revolution (centre c, unit axis u, semi-axes L along it and S across) the point whose
+    outward normal is d = −z is c + (L² (u·d) u + S² (d − (u·d) u)) / h, h = √(L² (u·d)² + S² (1 − (u·d)²))
+    (its support point); it lies on the apex side, so the base plane does not cut it."""
+    u = _lv_axis(a.lv_azimuth_deg, a.lv_elevation_deg)
+    long_mm, short_mm = a.lv_semi_axes_mm
+    down = np.array([0.0, 0.0, -1.0])
+    along = float(u @ down)
+    h = np.sqrt(long_mm**2 * along**2 + short_mm**2 * (1.0 - along**2))
+    return np.asarray(a.heart_centre_xyz_mm) + (long_mm**2 * along * u + short_mm**2 * (down - along * u)) / h
+
+
+DOME_RADIUS_MM = 150.0
+"""Radius of curvature of each diaphragm dome at its apex (half of the left-to-right chest, as CT shows it)."""
+DIAPHRAGM_MM = 5.0
+"""Thickness of the diaphragm: the abdomen's organs lie under it, the heart on it."""
+
+
+def dome_surface_z_mm(a: Anatomy, side: Literal[-1, 1], x, y):
+    """Height (mm) of the right (``side`` −1) or left (+1) diaphragm dome's surface over the points ``x``, ``y``
+    (mm; arrays broadcast): a paraboloid of apex radius :data:`DOME_RADIUS_MM` under the lung's centre, half
+    the body's half-width out from the midline."""
+    apex = a.diaphragm_z_mm[0 if side < 0 else 1]
+    cx = side * 0.5 * a.body_semi_axes_xy_mm[0]
+    return apex - ((x - cx) ** 2 + y**2) / (2 * DOME_RADIUS_MM)
+
+
+def bowel_loop_under_lv(a: Anatomy, radius_mm: float, gap_mm: float) -> tuple[float, float, float, float]:
+    """``(x, y, z, r)`` (mm, rounded to 0.1) of a bowel loop of radius ``radius_mm`` right under the LV's lowest
+    point (:func:`lv_lowest_point_xyz_mm`), its top ``gap_mm`` below the diaphragm (:data:`DIAPHRAGM_MM` thick)
+    on which the heart rests — or, where the left dome lies lower there, below the dome. The sphere's top then
+    lies straight under the ellipsoid's lowest point, the LV's horizontal tangent plane between them: the loop's
+    surface comes within :data:`DIAPHRAGM_MM` + ``gap_mm`` of the LV's, or further under a lower dome."""
+    x, y, z = lv_lowest_point_xyz_mm(a)
+    top = min(z, float(dome_surface_z_mm(a, 1, x, y))) - DIAPHRAGM_MM - gap_mm
+    return tuple(round(float(v), 1) for v in (x, y, top - radius_mm, radius_mm))
 
 
 def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
@@ -235,21 +275,18 @@ def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
     right_dome = left_dome + rng.uniform(10.0, 20.0)
     heart = (rng.uniform(20.0, 40.0), -rng.uniform(20.0, 40.0) * depth / 115.0, 0.0)
     # abdomen: the gallbladder under the liver (right, anterior); bowel loops under the left dome, the first one
-    # under the heart's lowest point, at a gap of 0–40 mm below the diaphragm (touching it in about a third)
+    # right under the LV's lowest point, 0–40 mm under the diaphragm there (on it in about a third: where the
+    # dome reaches up beside the heart, against the inferior wall), placed once the heart is inside the chest wall
     gallbladder = (-width * rng.uniform(0.2, 0.4), -depth * rng.uniform(0.2, 0.45), right_dome - rng.uniform(60, 100))
     gallbladder_radius = round(float(rng.uniform(12.0, 20.0)), 1)
+    first_loop = (rng.uniform(12.0, 22.0), rng.exponential(12.0) if rng.random() > 0.3 else 0.0)  # radius, gap
     loops = []
-    for k in range(int(rng.integers(1, 4))):
+    for _ in range(int(rng.integers(0, 3))):
         r = rng.uniform(12.0, 22.0)
-        if k == 0:
-            x, y = heart[0] + rng.uniform(-15.0, 15.0), heart[1] + rng.uniform(-10.0, 20.0)
-            gap = rng.exponential(12.0) if rng.random() > 0.3 else 0.0
-            z = min(heart_bottom, left_dome) - 5.0 - r - gap
-        else:
-            x, y = rng.uniform(20.0, 0.6 * width), rng.uniform(-0.5 * depth, 0.2 * depth)
-            z = left_dome - 30.0 - r - rng.uniform(0.0, 60.0)
+        x, y = rng.uniform(20.0, 0.6 * width), rng.uniform(-0.5 * depth, 0.2 * depth)
+        z = left_dome - 30.0 - r - rng.uniform(0.0, 60.0)
         loops.append(tuple(round(float(v), 1) for v in (x, y, z, r)))
-    return heart_inside_chest_wall(Anatomy(
+    anatomy = heart_inside_chest_wall(Anatomy(
         body_semi_axes_xy_mm=(round(width, 1), round(depth, 1)),
         taper_per_100mm=rng.uniform(0.0, 0.06),
         back_flattening_mm=round(float(rng.uniform(0.08, 0.18) * depth), 1),
@@ -278,6 +315,7 @@ def sample_anatomy(patient: Patient, rng: np.random.Generator) -> Anatomy:
         bed_gap_mm=0.0,
         bed_thickness_mm=rng.uniform(10.0, 20.0),
     ))
+    return replace(anatomy, bowel_loops_xyzr_mm=(bowel_loop_under_lv(anatomy, *first_loop), *loops))
 
 
 @dataclass(frozen=True)
@@ -405,8 +443,9 @@ def sample_accepted_uptake(protocol: Literal["stress", "rest"], rng: np.random.G
 
 @dataclass(frozen=True)
 class ScanConditions:
-    """How a study was scanned. ``breathing_mm``: peak-to-peak craniocaudal motion of the heart, diaphragm and
-    upper abdomen during the SPECT (the CT μ-map is one snapshot); ``misregistration_xyz_mm``: the residual
+    """How a study was scanned. ``breathing_mm``: peak-to-peak craniocaudal motion of the diaphragm and upper
+    abdomen during the SPECT (the heart moves :data:`HEART_OF_DIAPHRAGM_MOTION` of it; the CT μ-map is one
+    snapshot); ``misregistration_xyz_mm``: the residual
     shift of the emission against the CT after manual alignment; ``ct_noise_hu``: the CT's noise (HU, at
     :data:`CT_VOXEL_MM3`)."""
 
@@ -499,7 +538,7 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake, scan: ScanConditio
     lung_activity = uptake.soft_tissue * uptake.lung_per_gram * density / 1.05
     for side, dome in ((-1, a.diaphragm_z_mm[0]), (1, a.diaphragm_z_mm[1])):
         cx = side * 0.5 * a.body_semi_axes_xy_mm[0]
-        dome_surface = dome - ((x - cx) ** 2 + y**2) / (2 * 150.0)
+        dome_surface = dome_surface_z_mm(a, side, x, y)
         lung = (((x - cx) / lx) ** 2 + ((y - lung_y) / ly) ** 2 + ((z - dome - 0.8 * lz) / lz) ** 2 <= 1.0)
         put(lung & (z > dome_surface) & (depth_in > fat + CHEST_WALL_MM), LUNG_MU_PER_G_CM3 * density,
             lung_activity)
@@ -516,7 +555,7 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake, scan: ScanConditio
             put(stomach & (z <= dome_surface), soft, uptake.stomach)
             for bx, by, bz, br in a.bowel_loops_xyzr_mm:
                 loop = (x - bx) ** 2 + (y - by) ** 2 + (z - bz) ** 2 <= br**2
-                put(loop & (z <= dome_surface - 3.0) & (depth_in > fat + 5.0), soft, uptake.bowel)
+                put(loop & (z <= dome_surface - DIAPHRAGM_MM) & (depth_in > fat + 5.0), soft, uptake.bowel)
 
     # skeleton: ribs (bands under the fat, sloping up posteriorly), sternum, vertebra
     rib_z = (z - 0.25 * y - a.rib_phase_mm) % a.rib_spacing_mm
@@ -531,16 +570,17 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake, scan: ScanConditio
     put((np.abs(x) < 8.0) & (y > spine_y + a.spine_radius_mm) & (y < spine_y + a.spine_radius_mm + 20.0),
         scaled("cortical_bone"), uptake.soft_tissue)
 
-    truth = _render_heart(x, y, z, a, uptake, soft, put, activity)
+    truth, heart = _render_heart(x, y, z, a, uptake, soft, put, activity)
 
     # bed: the curved pallet under (posterior of) the body, in the μ-map only
     top = pallet_top + a.bed_gap_mm
     bed = (y >= top) & (y < top + a.bed_thickness_mm) & (np.abs(x) < 225.0) & ~body
     mu[bed] = MU_140KEV["bed"]
-    # the SPECT's view: the heart, diaphragm and upper abdomen move with breathing, the body wall and spine do not
+    # the SPECT's view: the diaphragm and upper abdomen move with breathing, the heart on it less, the body wall
+    # and spine not at all
     moving = (np.clip((depth_in - fat - CHEST_WALL_MM) / 20.0, 0.0, 1.0)
               * np.clip((spine_y - a.spine_radius_mm - y) / 20.0, 0.0, 1.0))
-    activity = _as_scanned(activity, moving, grid, scan)
+    activity = _as_scanned(activity, moving, heart, grid, scan)
     return activity.astype(np.float32), mu.astype(np.float32), truth
 
 
@@ -607,7 +647,7 @@ def heart_inside_chest_wall(a: Anatomy) -> Anatomy:
     the chest wall (at least :data:`CHEST_WALL_MM` under the fat): the apex and the RV touch the inner chest
     wall, they are not in it. Drawn heart positions can otherwise put a long LV's apex into the ribs
     and fat of a shallow chest, where it escapes attenuation altogether."""
-    for _ in range(10):
+    for _ in range(30):
         points = _heart_surface_points(a)
         wall = _body_wall(a, points[:, 0], points[:, 1], points[:, 2])
         shortfall = float(np.max(wall.fat + CHEST_WALL_MM - wall.depth_under_skin))
@@ -637,28 +677,42 @@ def _heart_surface_points(a: Anatomy, n_along: int = 16, n_around: int = 24) -> 
 
 
 BREATHING_PHASES = 8
+HEART_OF_DIAPHRAGM_MOTION = 0.6
+"""The heart's craniocaudal breathing motion as a fraction of the diaphragm's: 0.6 (Wang et al., Magn. Reson. Med.
+33:713, 1995, navigator MR of the coronary arteries against the right dome; the correction factor coronary MR
+angiography uses since). The heart is pulled along by the diaphragm it rests on, not carried with it."""
 
 
-def _as_scanned(activity: np.ndarray, moving: np.ndarray, grid: ImageGrid, scan: ScanConditions) -> np.ndarray:
-    """The activity as the SPECT records it: the ``moving`` fraction (0–1) of each voxel averaged over the
-    breathing cycle — craniocaudal position −A cos⁴(πt) at uniform t (Lujan et al., Med. Phys. 26:715, 1999:
-    longer at end-expiration), centred on its mean, which manual SPECT–CT alignment matches to the CT — and all
-    of it shifted by the residual misregistration."""
+def _as_scanned(activity: np.ndarray, moving: np.ndarray, heart: np.ndarray, grid: ImageGrid,
+                scan: ScanConditions) -> np.ndarray:
+    """The activity ``[z, y, x]`` as the SPECT records it: the ``moving`` fraction (0–1) of each voxel averaged
+    over the breathing cycle — craniocaudal position −A cos⁴(πt) at uniform t (Lujan et al., Med. Phys. 26:715,
+    1999: longer at end-expiration), centred on its mean, which manual SPECT–CT alignment matches to the CT; A is
+    ``scan.breathing_mm`` for the diaphragm and upper abdomen and :data:`HEART_OF_DIAPHRAGM_MOTION` of it for
+    the ``heart`` (a boolean mask of its voxels) — and all of it shifted by the residual misregistration."""
+    heart = heart.astype(np.float64)
     shift_zyx = np.array(scan.misregistration_xyz_mm[::-1]) / np.array(grid.voxel_zyx_mm)
     if np.any(shift_zyx != 0):
-        activity = ndimage.shift(activity, shift_zyx, order=1, mode="nearest")
+        activity, heart = (ndimage.shift(v, shift_zyx, order=1, mode="nearest") for v in (activity, heart))
     if scan.breathing_mm <= 0:
         return activity
     phases = (np.arange(BREATHING_PHASES) + 0.5) / BREATHING_PHASES
-    positions_mm = -scan.breathing_mm * np.cos(np.pi * phases) ** 4
-    positions_mm -= positions_mm.mean()
-    breathing = np.mean([ndimage.shift(activity, (p / grid.voxel_zyx_mm[0], 0, 0), order=1, mode="nearest")
-                         for p in positions_mm], axis=0)
-    return (1.0 - moving) * activity + moving * breathing
+    cycle = -np.cos(np.pi * phases) ** 4
+    cycle -= cycle.mean()
+
+    def breathing(part: np.ndarray, amplitude_mm: float) -> np.ndarray:
+        return np.mean([ndimage.shift(part, (amplitude_mm * c / grid.voxel_zyx_mm[0], 0, 0), order=1,
+                                      mode="nearest") for c in cycle], axis=0)
+
+    moved = (breathing(activity * (1.0 - heart), scan.breathing_mm)
+             + breathing(activity * heart, HEART_OF_DIAPHRAGM_MOTION * scan.breathing_mm))
+    return (1.0 - moving) * activity + moving * moved
 
 
-def _render_heart(x, y, z, a: Anatomy, uptake: Uptake, soft: float, put, activity: np.ndarray) -> LVTruth:
-    """LV shell (with defect), LV and RV blood pools, RV wall, atrial blood; returns the LV truth. RV and atria
+def _render_heart(x, y, z, a: Anatomy, uptake: Uptake, soft: float, put, activity: np.ndarray
+                  ) -> tuple[LVTruth, np.ndarray]:
+    """LV shell (with defect), LV and RV blood pools, RV wall, atrial blood; returns the LV truth and the mask of
+    the heart's voxels (``[z, y, x]`` bool: everything it put). RV and atria
     scale with the LV's short axis (30 mm in the reference heart)."""
     long_axis, anterior, _ = _lv_frame(a)
     rel = np.stack([x - a.heart_centre_xyz_mm[0], y - a.heart_centre_xyz_mm[1], z - a.heart_centre_xyz_mm[2]], axis=-1)
@@ -686,8 +740,9 @@ def _render_heart(x, y, z, a: Anatomy, uptake: Uptake, soft: float, put, activit
         segment = _segments(rel, a) * (outer & ~inner)
         activity[np.isin(segment, uptake.defect.segments)] *= 1.0 - uptake.defect.severity
         defect = asdict(uptake.defect)
-    return LVTruth(tuple(float(v) for v in a.heart_centre_xyz_mm), tuple(float(v) for v in long_axis),
-                   tuple(float(v) for v in anterior), defect)
+    truth = LVTruth(tuple(float(v) for v in a.heart_centre_xyz_mm), tuple(float(v) for v in long_axis),
+                    tuple(float(v) for v in anterior), defect)
+    return truth, rv_outer | atria | outer
 
 
 def _rv_ellipsoid(a: Anatomy) -> tuple[np.ndarray, float, float]:

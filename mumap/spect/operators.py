@@ -18,6 +18,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+"""The smallest normal float32 (1.2e-38). The blur matrices' far tails lie below it; cast to the operators'
+float32 they would be subnormal numbers, which many x86 CPUs multiply through a slow microcode path (on the Intel
+Xeon of docs/BENCHMARKS.md, "Subnormal numbers", a ``torch.bmm`` ran 40× slower with them) while they add nothing a
+float32 sum can hold. They are stored as zeros: the cohorts' arrays stay the same to the bit."""
+
 
 def gaussian_matrices(sigma_px: np.ndarray, n: int, mask: np.ndarray | None = None) -> np.ndarray:
     """Dense Gaussian blur matrices ``[K, n, n]`` for signals of ``n`` samples.
@@ -41,6 +47,7 @@ def gaussian_matrices(sigma_px: np.ndarray, n: int, mask: np.ndarray | None = No
     matrices = np.exp(-0.5 * (offsets[None] / sigma[:, None, :]) ** 2) / norm[:, None, :]
     if mask is not None:
         matrices *= np.asarray(mask, dtype=np.float64)[None, :, None]
+    matrices[matrices < FLOAT32_TINY] = 0.0
     return matrices
 
 

@@ -5,20 +5,28 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
 from mumap.data.hard import HARD_CASES, hard_anatomy, hard_defects, hard_patient, hard_uptake
 from mumap.data.phantom import (
+    DIAPHRAGM_MM,
     TERRITORY_SEGMENTS,
     Uptake,
+    dome_surface_z_mm,
     heart_inside_chest_wall,
     lv_length_mm,
+    lv_lowest_point_xyz_mm,
     lv_lowest_z_mm,
+    lv_segment_map,
     lv_shell_mass_g,
+    render,
     sample_anatomy,
     sample_defects,
     sample_patients,
 )
 from mumap.data.synthesize import PRESETS, check_patients_fit, patient_anatomy, plan_cohort
+from mumap.spect.geometry import ImageGrid
+from tests.helpers import loop_to_lv_mm
 
 N = 12  # patients per case
 
@@ -82,15 +90,23 @@ def test_unusual_axes_lie_beyond_the_typical_ranges():
     assert 15.0 <= min(beyond) and max(beyond) <= 20.0
 
 
-def test_hot_gut_touches_the_inferior_wall():
+def test_hot_gut_lies_on_the_inferior_wall():
+    """The loop's surface lies the diaphragm's thickness under the LV's (its top right under the lowest point), the
+    left dome no lower there than that point; rendered, the loop's voxels come within a voxel or two of the
+    wall's."""
     for _, _, a in drawn("hot_gut"):
-        x, _, z, r = a.bowel_loops_xyzr_mm[0]
-        lowest = a.heart_centre_xyz_mm[2] + lv_lowest_z_mm(*a.lv_semi_axes_mm, a.lv_elevation_deg)
-        top = z + r
-        assert min(lowest, a.diaphragm_z_mm[1]) - 2.1 <= top <= min(lowest, a.diaphragm_z_mm[1]) - 1.9
-        assert abs(x - a.heart_centre_xyz_mm[0]) <= 10.1
-    hot = hard_uptake(Uptake(), "hot_gut", np.random.default_rng(0))
-    assert hot.bowel >= 1.2 and hot.gallbladder >= 2.0
+        assert loop_to_lv_mm(a, a.bowel_loops_xyzr_mm[0]) == pytest.approx(DIAPHRAGM_MM, abs=0.15)
+        x, y, z = lv_lowest_point_xyz_mm(a)
+        assert dome_surface_z_mm(a, 1, x, y) >= z - 1e-9
+    a = drawn("hot_gut")[0][2]
+    grid = ImageGrid((100, 100, 100), (2.0, 2.0, 2.0))
+    uptake = hard_uptake(Uptake(), "hot_gut", np.random.default_rng(0))
+    activity = render(grid, a, uptake)[0]
+    wall = np.argwhere(lv_segment_map(grid, a) > 0) * 2.0
+    loop = np.argwhere(np.isclose(activity, uptake.bowel)) * 2.0
+    assert len(loop) > 100
+    assert 2.0 <= cKDTree(wall).query(loop)[0].min() <= 8.0
+    assert uptake.bowel >= 1.2 and uptake.gallbladder >= 2.0
     assert hard_uptake(Uptake(), "arms_down", np.random.default_rng(0)) == Uptake()
 
 

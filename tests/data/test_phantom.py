@@ -11,7 +11,10 @@ from scipy import ndimage
 
 from mumap.data.phantom import (
     BREAST_MEDIAL_EDGE_MM,
+    BREATHING_PHASES,
     CHEST_WALL_MM,
+    DIAPHRAGM_MM,
+    HEART_OF_DIAPHRAGM_MOTION,
     LUNG_MU_PER_G_CM3,
     LV_APEX_WALL_OF_WALL,
     MAX_REPEATS,
@@ -24,12 +27,15 @@ from mumap.data.phantom import (
     Patient,
     ScanConditions,
     Uptake,
+    _as_scanned,
     abdominal_uptake_beside_lv,
     aha_segment,
     anatomy_from_dict,
     anterior_direction,
+    dome_surface_z_mm,
     heart_inside_chest_wall,
     lv_length_mm,
+    lv_lowest_point_xyz_mm,
     lv_lowest_z_mm,
     lv_segment_map,
     lv_shell_mass_g,
@@ -44,6 +50,7 @@ from mumap.data.phantom import (
 )
 from mumap.spect.attenuation import MU_140KEV
 from mumap.spect.geometry import ImageGrid
+from tests.helpers import loop_to_lv_mm, lv_outer_surface_xyz_mm
 
 GRID = ImageGrid((48, 80, 96), (4.8, 4.8, 4.8))
 
@@ -348,19 +355,41 @@ def test_the_heart_lies_inside_the_chest_wall():
         assert heart_inside_chest_wall(anatomy) == anatomy
 
 
+def test_the_lvs_lowest_point_is_the_lowest_of_its_surface():
+    rng = np.random.default_rng(5)
+    for patient in sample_patients(6, rng):
+        a = sample_anatomy(patient, rng)
+        surface = lv_outer_surface_xyz_mm(a)
+        lowest = lv_lowest_point_xyz_mm(a)
+        assert lowest[2] == pytest.approx(surface[:, 2].min(), abs=0.05)
+        assert np.linalg.norm(surface - lowest, axis=1).min() < 0.5  # on the surface, not below it
+        assert lowest[2] - a.heart_centre_xyz_mm[2] == pytest.approx(
+            lv_lowest_z_mm(*a.lv_semi_axes_mm, a.lv_elevation_deg), abs=1e-9)
+
+
+def test_a_dome_is_highest_under_its_lung_and_falls_off_as_a_paraboloid():
+    a = Anatomy()
+    for side, apex in ((-1, a.diaphragm_z_mm[0]), (1, a.diaphragm_z_mm[1])):
+        cx = side * 0.5 * a.body_semi_axes_xy_mm[0]
+        assert dome_surface_z_mm(a, side, cx, 0.0) == apex
+        assert dome_surface_z_mm(a, side, cx + 30.0, 40.0) == pytest.approx(apex - 2500.0 / 300.0)
+
+
 def test_abdomen_holds_a_gallbladder_and_bowel_loops_that_sometimes_touch_the_heart():
+    """The first loop lies right under the LV's lowest point, the diaphragm (5 mm) and a gap of 0–40 mm between,
+    or under the left dome where it lies lower: on the inferior wall (within 10 mm) in some studies, never in it."""
     rng = np.random.default_rng(10)
     anatomies = [sample_anatomy(p, rng) for p in sample_patients(200, rng)]
-    gaps = []
+    distances = []
     for a in anatomies:
         assert 1 <= len(a.bowel_loops_xyzr_mm) <= 3
-        _, _, z, r = a.bowel_loops_xyzr_mm[0]
-        lowest = lv_lowest_z_mm(*a.lv_semi_axes_mm, a.lv_elevation_deg)  # the LV's lowest point, below its centre
-        gaps.append(lowest - (z + r))  # the diaphragm (5 mm) and the gap between
+        distances.append(loop_to_lv_mm(a, a.bowel_loops_xyzr_mm[0]))
+        x, y, _ = lv_lowest_point_xyz_mm(a)
+        assert a.bowel_loops_xyzr_mm[0][:2] == pytest.approx((x, y), abs=0.051)
         assert a.gallbladder_xyz_mm[0] < 0  # right side, under the liver
-    touching = np.mean(np.array(gaps) < 10.0)
-    assert min(gaps) >= 5.0 - 0.2  # the diaphragm; positions are rounded to 0.1 mm
-    assert 0.2 < touching < 0.8
+    touching = np.mean(np.array(distances) < 10.0)
+    assert min(distances) >= DIAPHRAGM_MM - 0.2  # positions are rounded to 0.1 mm
+    assert 0.05 < touching < 0.4
     anatomy = replace(Anatomy(), bowel_loops_xyzr_mm=((30.0, -30.0, -90.0, 20.0),))
     activity = render(GRID, anatomy, Uptake(bowel=2.0, gallbladder=3.0))[0]
     assert np.isclose(activity, 2.0).sum() > 50 and np.isclose(activity, 3.0).sum() > 50
@@ -384,6 +413,29 @@ def test_breathing_blurs_the_heart_craniocaudally_and_misregistration_shifts_it(
     np.testing.assert_allclose(breathing[body_wall], still[body_wall], atol=1e-6)
     # one voxel posterior: the heart's activity moves by one voxel
     np.testing.assert_allclose(shifted[:, 1:], still[:, :-1], atol=1e-6)
+
+
+def test_breathing_moves_the_heart_less_than_the_diaphragm():
+    """Two columns along z of 1 mm voxels, each with all its activity in one voxel, the first one heart: over the
+    breathing cycle (positions −A cos⁴(πt) at the phases' centres, centred on their mean) each spreads to the
+    variance of its positions plus, from the linear interpolation of a shifted point, f (1 − f) for a shift's
+    fraction f of a voxel — A the breathing for the second, 0.6 of it for the heart's."""
+    activity = np.zeros((200, 1, 2))
+    activity[100] = 1.0
+    heart = np.zeros_like(activity, dtype=bool)
+    heart[:, :, 0] = True
+    scan = ScanConditions(breathing_mm=17.0)
+    blurred = _as_scanned(activity, np.ones_like(activity), heart, ImageGrid((200, 1, 2), (1.0, 1.0, 1.0)), scan)
+    z = np.arange(200.0)
+    cycle = -np.cos(np.pi * (np.arange(BREATHING_PHASES) + 0.5) / BREATHING_PHASES) ** 4
+    for column, amplitude_mm in ((0, HEART_OF_DIAPHRAGM_MOTION * 17.0), (1, 17.0)):
+        shifts = amplitude_mm * (cycle - cycle.mean())
+        fraction = shifts - np.floor(shifts)
+        profile = blurred[:, 0, column]
+        assert profile.sum() == pytest.approx(1.0)
+        assert (profile * z).sum() == pytest.approx(100.0, abs=1e-9)
+        assert (profile * (z - 100.0) ** 2).sum() == pytest.approx(
+            np.var(shifts) + np.mean(fraction * (1 - fraction)), rel=1e-9)
 
 
 def test_scan_conditions_are_in_their_ranges():

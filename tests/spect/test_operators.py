@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mumap.spect.operators import AxialSampler, DepthBlur, InPlaneSampler, RayFactor, gaussian_matrices
+from mumap.spect.operators import FLOAT32_TINY, AxialSampler, DepthBlur, InPlaneSampler, RayFactor, gaussian_matrices
 
 D, U, V, Z, P = 3, 5, 4, 6, 7  # depth samples, detector columns, views, image slices, detector rows
 PLANE = (8, 9)  # (ny, nx) voxels
@@ -73,3 +73,16 @@ def test_gaussian_matrices_lose_counts_only_past_the_ends():
     assert column_sums[10] == pytest.approx(1.0, abs=1e-9)  # the middle sample keeps all its counts
     assert column_sums[0] == pytest.approx(0.5 + 0.5 * blur[1][0, 0], abs=1e-9)  # an end sample: half its tail
     assert np.all(column_sums <= 1.0 + 1e-12)
+
+
+def test_gaussian_matrices_hold_no_float32_subnormals():
+    """A σ of 3 px over 200 samples reaches exp(−0.5 (200/3)²) ≈ 1e-965 in its corners: the entries below
+    float32's smallest normal number are zeros (subnormals slow x86 products tenfold), every one above kept."""
+    blur = gaussian_matrices(np.array([3.0]), 200)[0]
+    exact = np.exp(-0.5 * ((np.arange(200)[:, None] - np.arange(200)[None, :]) / 3.0) ** 2) * blur[0, 0]
+    assert not np.any((blur > 0) & (blur < FLOAT32_TINY))
+    assert np.any((exact > 0) & (exact < FLOAT32_TINY))  # the case the rule is for
+    np.testing.assert_array_equal(blur > 0, exact >= FLOAT32_TINY)
+    np.testing.assert_allclose(blur[blur > 0], exact[blur > 0], rtol=1e-12)
+    as_float32 = torch.from_numpy(blur).float()
+    assert not torch.any((as_float32 != 0) & (as_float32.abs() < FLOAT32_TINY))
