@@ -8,15 +8,27 @@
 # saying which. The figures it produces are then copied into the docs by hand, with this script's step as their
 # command; the search's exported best trial names the cohort it was found on.
 #
-#   bash scripts/remeasure_cohort.sh            # from the repository root, after `make setup`
+#   bash scripts/remeasure_cohort.sh                      # from the repository root, after `make setup`
+#   bash scripts/remeasure_cohort.sh --from validate-quick-ctac   # resume: skip every step before that one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOG=${LOG:-remeasure-logs}
 mkdir -p "$LOG"
 export PY=.venv/bin/python MUMAP=.venv/bin/mumap  # exported: the paired steps run in their own bash
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+FROM=""
+if [[ $# -gt 0 ]]; then
+  [[ $1 == --from && $# -eq 2 ]] || { echo "usage: $0 [--from STEP]" >&2; exit 2; }
+  FROM=$2
+fi
+skipping=${FROM:+yes}
 
-step() {  # step NAME COMMAND…: run it timed into $LOG/NAME.log; a failure is said, and stops the script
+due() {  # due NAME: whether step NAME runs (not while skipping to the --from step); called in the main shell
+  [[ $skipping == yes && $1 == "$FROM" ]] && skipping=""
+  [[ -z $skipping ]] || { echo "skip  $1"; return 1; }
+}
+
+run() {  # run NAME COMMAND…: run it timed into $LOG/NAME.log; a failure is said, and stops the script
   local name=$1
   shift
   echo "$(date -u +%FT%TZ) start $name"
@@ -27,14 +39,21 @@ step() {  # step NAME COMMAND…: run it timed into $LOG/NAME.log; a failure is 
   echo "$(date -u +%FT%TZ) done  $name"
 }
 
-pair() {  # pair NAME1 "COMMAND1" NAME2 "COMMAND2": both at once (one thread each), wait for both
-  step "$1" bash -c "$2" &
-  local first=$!
-  step "$3" bash -c "$4"
-  wait "$first"
+step() {  # step NAME COMMAND…: run it unless skipped
+  if due "$1"; then run "$@"; fi
 }
 
-rm -rf data/quick data/hard0 data/hard1 outputs/quick outputs/search/quick-random
+pair() {  # pair NAME1 "COMMAND1" NAME2 "COMMAND2": both at once (one thread each), wait for both
+  local first=""
+  if due "$1"; then
+    run "$1" bash -c "$2" &
+    first=$!
+  fi
+  if due "$3"; then run "$3" bash -c "$4"; fi
+  if [[ -n $first ]]; then wait "$first"; fi
+}
+
+[[ -n $FROM ]] || rm -rf data/quick data/hard0 data/hard1 outputs/quick
 step data make data
 step hard0 "$MUMAP" synthesize --preset hard --out data/hard0 --seed 0 --workers 2
 step hard1 "$MUMAP" synthesize --preset hard --out data/hard1 --seed 1 --workers 2
@@ -57,6 +76,7 @@ pair stripes-S0004 "$PY scripts/footprint_stripes.py data/quick/S0004 --out docs
      stripes-S0046 "$PY scripts/footprint_stripes.py data/quick/S0046 --out $LOG/stripes_S0046.png"
 
 # the recorded random search (experiments/quick-random/README.md): two workers on one study, one thread each
+if [[ -z $skipping || $FROM == search-worker1 ]]; then rm -rf outputs/search/quick-random; fi
 search_worker() {
   "$PY" train.py -m hparams=random hydra.sweeper.n_trials=32 trainer.max_epochs=8 logger.wandb=null \
     trainer.enable_progress_bar=false
@@ -69,4 +89,5 @@ step predict "$MUMAP" predict data/quick/S0005/nac.nii.gz --model quick.mumap.pt
 OMP_NUM_THREADS=2 step bench-training "$PY" -m mumap.bench.training
 OMP_NUM_THREADS=2 step bench-search "$PY" -m mumap.bench.search
 step digest "$PY" -c "from pathlib import Path; from tests.helpers import cohort_digest; print(cohort_digest(Path('data/quick')))"
+if [[ -n $skipping ]]; then echo "no step is named $FROM" >&2; exit 2; fi
 echo "$(date -u +%FT%TZ) all done: logs in $LOG/"
