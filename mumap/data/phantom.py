@@ -220,13 +220,18 @@ DIAPHRAGM_MM = 5.0
 """Thickness of the diaphragm: the abdomen's organs lie under it, the heart on it."""
 
 
+def lung_centre_x_mm(a: Anatomy, side: Literal[-1, 1]) -> float:
+    """Lateral position (mm) of the right (``side`` −1) or left (+1) lung's centre, and of its diaphragm dome's
+    apex: half the body's half-width out from the midline."""
+    return side * 0.5 * a.body_semi_axes_xy_mm[0]
+
+
 def dome_surface_z_mm(a: Anatomy, side: Literal[-1, 1], x, y):
     """Height (mm) of the right (``side`` −1) or left (+1) diaphragm dome's surface over the points ``x``, ``y``
-    (mm; arrays broadcast): a paraboloid of apex radius :data:`DOME_RADIUS_MM` under the lung's centre, half
-    the body's half-width out from the midline."""
+    (mm; arrays broadcast): a paraboloid of apex radius :data:`DOME_RADIUS_MM` under the lung's centre
+    (:func:`lung_centre_x_mm`)."""
     apex = a.diaphragm_z_mm[0 if side < 0 else 1]
-    cx = side * 0.5 * a.body_semi_axes_xy_mm[0]
-    return apex - ((x - cx) ** 2 + y**2) / (2 * DOME_RADIUS_MM)
+    return apex - ((x - lung_centre_x_mm(a, side)) ** 2 + y**2) / (2 * DOME_RADIUS_MM)
 
 
 def bowel_loop_under_lv(a: Anatomy, radius_mm: float, gap_mm: float) -> tuple[float, float, float, float]:
@@ -537,7 +542,7 @@ def render(grid: ImageGrid, anatomy: Anatomy, uptake: Uptake, scan: ScanConditio
                       0.05, LUNG_DENSITY_MAX_G_CM3)
     lung_activity = uptake.soft_tissue * uptake.lung_per_gram * density / 1.05
     for side, dome in ((-1, a.diaphragm_z_mm[0]), (1, a.diaphragm_z_mm[1])):
-        cx = side * 0.5 * a.body_semi_axes_xy_mm[0]
+        cx = lung_centre_x_mm(a, side)
         dome_surface = dome_surface_z_mm(a, side, x, y)
         lung = (((x - cx) / lx) ** 2 + ((y - lung_y) / ly) ** 2 + ((z - dome - 0.8 * lz) / lz) ** 2 <= 1.0)
         put(lung & (z > dome_surface) & (depth_in > fat + CHEST_WALL_MM), LUNG_MU_PER_G_CM3 * density,
