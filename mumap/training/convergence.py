@@ -15,9 +15,9 @@ validation studies:
   anatomy) → ``noise``.
 
 A run whose metrics are not finite at its best epoch (the losses diverged to NaN from the start) is
-``diverged``. The 10 converged trials of the recorded quick search (``experiments/quick-random``, 0.8.0
-cohort, 8 epochs) had contrast 0.57–0.89 and roughness 0.89–1.90 at their best epoch, the non-converged
-ones 0.40–11.14 and 0.70–16.90. There every non-converged trial failed the NMAE criterion (9 also the
+``diverged``. The 11 converged trials of the recorded quick search (``experiments/quick-random``, 0.10.0
+cohort, 8 epochs) had contrast 0.60–1.00 and roughness 0.88–1.87 at their best epoch, the non-converged
+ones 0.46–9.40 and 0.72–13.73. There every non-converged trial failed the NMAE criterion (10 also the
 roughness one); the structure ratios are the second line, for maps that beat the baseline's NMAE while
 flat or speckled.
 """
