@@ -97,6 +97,12 @@ FRAME_SCORE_MIN = 0.2  # LVFrame.uncertain: below this score …
 RIVAL_SCORE_MAX = 0.7  # … or a rival ≥ RIVAL_DISTANCE_MM away scoring above this fraction of it
 RIVAL_DISTANCE_MM = 20.0
 TIGHT_SEARCH_ROI_MM = 40.0  # find_lv's second look also fits the pose to only this much around each candidate
+AXIS_FROM_PRIOR_MAX_DEG = 60.0
+"""A fit whose long axis lies farther than this from :data:`PRIOR_LONG_AXIS` is not an LV: the heart's long axis points
+from the base (right, posterior, superior) to the apex (left, anterior, inferior) in every patient without
+dextrocardia, 30–60° from the sagittal plane and 20–40° below the horizontal (the ranges of
+:func:`~mumap.data.phantom.sample_anatomy`; the hard cohorts' unusual axes lie up to 28° from the prior). A shell
+fitted across a wall-erasing defect can point backwards (hard seed 1's S0007 on nAC: 126° from the LV's axis)."""
 
 
 @dataclass(frozen=True)
@@ -260,6 +266,9 @@ def _search_lv(image: np.ndarray, body: np.ndarray | None, voxel_zyx_mm, origin_
         centres = lv_candidates(image, voxel_zyx_mm, origin_zyx_mm, n_candidates, inside=body)
         fits = fit_lv_shell(image, voxel_zyx_mm, origin_zyx_mm,
                             [(centre, axis) for centre in centres for axis in initial_axes()], roi_mm=roi_mm)
+    prior = np.asarray(PRIOR_LONG_AXIS) / np.linalg.norm(PRIOR_LONG_AXIS)
+    plausible = [fit for fit in fits if np.dot(fit.long_axis, prior) >= np.cos(np.radians(AXIS_FROM_PRIOR_MAX_DEG))]
+    fits = plausible or fits
     best = refine_pose(image, max(fits, key=lambda fit: fit.score), voxel_zyx_mm, origin_zyx_mm)
     rivals = [fit.score for fit in fits if np.linalg.norm(np.subtract(fit.centre_xyz_mm, best.centre_xyz_mm))
               >= RIVAL_DISTANCE_MM]

@@ -221,6 +221,33 @@ def test_an_uncertain_frame_is_searched_for_again_wider_and_tighter(monkeypatch,
     assert frame is (second[taken] if taken else first)
 
 
+@pytest.mark.parametrize(("reversed_deg", "found", "rival"), [
+    (61.0, "plausible", 0.0),  # beyond the cone: neither the LV nor its rival
+    (59.0, "pointing_away", 0.5),  # inside it: the better fit, the other its rival
+])
+def test_a_fit_pointing_away_from_the_prior_is_not_an_lv(monkeypatch, reversed_deg, found, rival):
+    """Of the shells fitted on one image, those whose long axis lies more than
+    :data:`~mumap.evaluation.polar.AXIS_FROM_PRIOR_MAX_DEG` from the population's LV axis are neither the LV nor its
+    rival, however well they fit; unless no fit lies inside the cone (then all count, as before)."""
+    prior = np.asarray(polar.PRIOR_LONG_AXIS) / np.linalg.norm(polar.PRIOR_LONG_AXIS)
+    side = np.cross(prior, (0.0, 0.0, 1.0))
+    side /= np.linalg.norm(side)
+    turned = np.cos(np.radians(reversed_deg)) * prior + np.sin(np.radians(reversed_deg)) * side
+    frame = polar.LVFrame((0.0, 0.0, 0.0), tuple(prior), (0.0, -1.0, 0.0), 60.0, 30.0, 10.0, -20.0,
+                          correlation=1.0, cavity_contrast=0.25)  # score 0.5
+    fits = {"plausible": frame,
+            "pointing_away": dataclasses.replace(frame, centre_xyz_mm=(40.0, 0.0, 0.0), long_axis=tuple(turned),
+                                                 cavity_contrast=0.81)}  # score 0.9
+    monkeypatch.setattr(polar, "lv_candidates", lambda *args, **kwargs: [np.zeros(3)])
+    monkeypatch.setattr(polar, "fit_lv_shell", lambda *args, **kwargs: list(fits.values()))
+    monkeypatch.setattr(polar, "refine_pose", lambda image, frame, *args: frame)
+    best = polar._search_lv(np.ones((8, 8, 8)), None, (6.4,) * 3, (0.0,) * 3, 1, 60.0)
+    assert best == dataclasses.replace(fits[found], rival_score=pytest.approx(rival))
+    monkeypatch.setattr(polar, "fit_lv_shell", lambda *args, **kwargs: [fits["pointing_away"]])
+    alone = polar._search_lv(np.ones((8, 8, 8)), None, (6.4,) * 3, (0.0,) * 3, 1, 60.0)
+    assert alone.centre_xyz_mm == (40.0, 0.0, 0.0)  # no fit inside the cone: the best of all
+
+
 @pytest.mark.slow
 def test_reader_frame_keeps_the_given_pose_and_fits_the_size():
     anatomy = ANATOMIES[1]
