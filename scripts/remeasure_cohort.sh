@@ -85,7 +85,7 @@ pair search-worker1 "$(declare -f search_worker); search_worker" \
      search-worker2 "sleep 5; $(declare -f search_worker); search_worker"
 step search-analyze "$PY" -m mumap.search.analyze outputs/search/quick-random --export quick-best
 
-step predict "$MUMAP" predict data/quick/S0005/nac.nii.gz --model quick.mumap.pt -o "$LOG/predict-S0005" --prac
+step predict "$MUMAP" predict data/quick/S0005/nac.nii.gz --model quick.mumap.pt -o "$LOG/predict-S0005" --prac --overwrite
 OMP_NUM_THREADS=2 step bench-training "$PY" -m mumap.bench.training
 OMP_NUM_THREADS=2 step bench-search "$PY" -m mumap.bench.search
 step digest "$PY" -c "from pathlib import Path; from tests.helpers import cohort_digest; print(cohort_digest(Path('data/quick')))"
