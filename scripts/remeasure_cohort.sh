@@ -2,9 +2,9 @@
 # Every measurement that README.md, docs/BENCHMARKS.md, docs/REALISM.md and experiments/ quote and that depends on
 # the synthetic cohort, run again after the cohort changes (a new generator version): the cohorts (quick, hard with
 # seeds 0 and 1), `make train`, the model file, the evaluation report with both hard cohorts, the calibration (PRAC
-# and the simulator's CTAC), the LV-frame validation, the recorded random search, `mumap predict` and the benchmarks
-# that read the cohort (training step, search). About 2.5 hours on 2 cores; two single-threaded jobs share the cores
-# where they can. Each step's output and its `time` go to $LOG/<step>.log; a step that fails stops the script,
+# and the simulator's CTAC), the LV-frame validation, the OOD AUROC against every normal study, the recorded random
+# search, `mumap predict` and the benchmarks that read the cohort (training step, search). About 2.5 hours on 2 cores
+# (the AMD EPYC; the Intel Xeon is slower); two single-threaded jobs share the cores where they can. Each step's output and its `time` go to $LOG/<step>.log; a step that fails stops the script,
 # saying which. The figures it produces are then copied into the docs by hand, with this script's step as their
 # command; the search's exported best trial names the cohort it was found on.
 #
@@ -71,6 +71,7 @@ for cohort in quick hard0 hard1; do
        "validate-$cohort-prac+nac" "$PY scripts/validate_polar.py data/$cohort prac+nac"
 done
 step validate-quick-prac "$PY" scripts/validate_polar.py data/quick prac
+step ood-normal "$PY" scripts/ood_normal.py data/quick data/hard0 data/hard1 --workers 2
 step examples "$PY" scripts/realism_examples.py data/quick --out docs/figures
 pair stripes-S0004 "$PY scripts/footprint_stripes.py data/quick/S0004 --out docs/figures/nac_stripes_footprint_rays.png" \
      stripes-S0046 "$PY scripts/footprint_stripes.py data/quick/S0046 --out $LOG/stripes_S0046.png"
