@@ -4,9 +4,10 @@
 # seeds 0 and 1), `make train`, the model file, the evaluation report with both hard cohorts, the calibration (PRAC
 # and the simulator's CTAC), the LV-frame validation, the OOD AUROC against every normal study, the recorded random
 # search, `mumap predict` and the benchmarks that read the cohort (training step, search). About 2.5 hours on 2 cores
-# (the AMD EPYC; the Intel Xeon is slower); two single-threaded jobs share the cores where they can. Each step's output and its `time` go to $LOG/<step>.log; a step that fails stops the script,
-# saying which. The figures it produces are then copied into the docs by hand, with this script's step as their
-# command; the search's exported best trial names the cohort it was found on.
+# (the AMD EPYC; the Intel Xeon is slower); two single-threaded jobs share the cores where they can. Each step's
+# output and its `time` go to $LOG/<step>.log; a step that fails stops the script, saying which. The figures it
+# produces are then copied into the docs by hand, with this script's step as their command; the search's exported
+# best trial names the cohort it was found on.
 #
 #   bash scripts/remeasure_cohort.sh                      # from the repository root, after `make setup`
 #   bash scripts/remeasure_cohort.sh --from validate-quick-ctac   # resume: skip every step before that one
