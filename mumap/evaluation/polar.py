@@ -102,7 +102,10 @@ AXIS_FROM_PRIOR_MAX_DEG = 60.0
 from the base (right, posterior, superior) to the apex (left, anterior, inferior) in every patient without
 dextrocardia, 30–60° from the sagittal plane and 20–40° below the horizontal (the ranges of
 :func:`~mumap.data.phantom.sample_anatomy`; the hard cohorts' unusual axes lie up to 28° from the prior). A shell
-fitted across a wall-erasing defect can point backwards (hard seed 1's S0007 on nAC: 126° from the LV's axis)."""
+fitted across a wall-erasing defect can point backwards (hard seed 1's S0007 on nAC: 126° from the LV's axis). Such a
+fit still counts as a rival: the prior says where the LV's axis points, not that the image holds no second LV-like
+shell, and a rival pointing away flagged a wrong frame that the cone alone would have let pass (hard seed 0's S0012,
+PRAC + nAC: 31.9° off, its rival at 0.85 of it)."""
 
 
 @dataclass(frozen=True)
@@ -268,8 +271,7 @@ def _search_lv(image: np.ndarray, body: np.ndarray | None, voxel_zyx_mm, origin_
                             [(centre, axis) for centre in centres for axis in initial_axes()], roi_mm=roi_mm)
     prior = np.asarray(PRIOR_LONG_AXIS) / np.linalg.norm(PRIOR_LONG_AXIS)
     plausible = [fit for fit in fits if np.dot(fit.long_axis, prior) >= np.cos(np.radians(AXIS_FROM_PRIOR_MAX_DEG))]
-    fits = plausible or fits
-    best = refine_pose(image, max(fits, key=lambda fit: fit.score), voxel_zyx_mm, origin_zyx_mm)
+    best = refine_pose(image, max(plausible or fits, key=lambda fit: fit.score), voxel_zyx_mm, origin_zyx_mm)
     rivals = [fit.score for fit in fits if np.linalg.norm(np.subtract(fit.centre_xyz_mm, best.centre_xyz_mm))
               >= RIVAL_DISTANCE_MM]
     return replace(best, rival_score=max(rivals, default=0.0))

@@ -222,13 +222,14 @@ def test_an_uncertain_frame_is_searched_for_again_wider_and_tighter(monkeypatch,
 
 
 @pytest.mark.parametrize(("reversed_deg", "found", "rival"), [
-    (61.0, "plausible", 0.0),  # beyond the cone: neither the LV nor its rival
+    (61.0, "plausible", 0.9),  # beyond the cone: not the LV, however well it fits, but still its rival
     (59.0, "pointing_away", 0.5),  # inside it: the better fit, the other its rival
 ])
 def test_a_fit_pointing_away_from_the_prior_is_not_an_lv(monkeypatch, reversed_deg, found, rival):
     """Of the shells fitted on one image, those whose long axis lies more than
-    :data:`~mumap.evaluation.polar.AXIS_FROM_PRIOR_MAX_DEG` from the population's LV axis are neither the LV nor its
-    rival, however well they fit; unless no fit lies inside the cone (then all count, as before)."""
+    :data:`~mumap.evaluation.polar.AXIS_FROM_PRIOR_MAX_DEG` from the population's LV axis are not the LV, however
+    well they fit, unless no fit lies inside the cone (then the best of all, as before); they still count as rivals,
+    so the frame found is flagged uncertain (a rival at 1.8 of its score)."""
     prior = np.asarray(polar.PRIOR_LONG_AXIS) / np.linalg.norm(polar.PRIOR_LONG_AXIS)
     side = np.cross(prior, (0.0, 0.0, 1.0))
     side /= np.linalg.norm(side)
@@ -243,6 +244,7 @@ def test_a_fit_pointing_away_from_the_prior_is_not_an_lv(monkeypatch, reversed_d
     monkeypatch.setattr(polar, "refine_pose", lambda image, frame, *args: frame)
     best = polar._search_lv(np.ones((8, 8, 8)), None, (6.4,) * 3, (0.0,) * 3, 1, 60.0)
     assert best == dataclasses.replace(fits[found], rival_score=pytest.approx(rival))
+    assert best.uncertain == (found == "plausible")
     monkeypatch.setattr(polar, "fit_lv_shell", lambda *args, **kwargs: [fits["pointing_away"]])
     alone = polar._search_lv(np.ones((8, 8, 8)), None, (6.4,) * 3, (0.0,) * 3, 1, 60.0)
     assert alone.centre_xyz_mm == (40.0, 0.0, 0.0)  # no fit inside the cone: the best of all
