@@ -7,10 +7,11 @@ those reports find it (``prac+nac``: ``find_lv(prac, same_acquisition=[nac])``),
 summary: the long-axis angle error (°) and centre error (mm; also split along the true long axis — positive apical —
 and across it, with the fitted base plane's position as a fraction of the long semi-axis) of
 :func:`mumap.evaluation.polar.find_lv`; where the fitted apex (the outer ellipsoid's tip) and base plane lie along
-the true axis against the phantom's (mm, positive apical); how far the polar map drawn on the found frame lies from
-the one drawn on the phantom's own frame (:func:`phantom_frame`), in the same image: the mean and the largest absolute
-difference of the 17 AHA segments' scores (percentage points) — what a wrong frame costs a reader; its fit's score
-and its rival's
+the true axis against the phantom's (mm, positive apical; :func:`phantom_frame`); how far the polar map drawn on the
+found frame lies from the one drawn on the true pose (the frame a reader gives who sets the true centre and long axis,
+:func:`~mumap.evaluation.polar.reader_frame`), in the same image: the mean and the largest absolute difference of the
+17 AHA segments' scores (percentage points) — what the frame's error costs the polar map; its fit's score and its
+rival's
 (:attr:`~mumap.evaluation.polar.LVFrame.score`, ``rival_score``), whether the frame is flagged uncertain (and in
 summary how many wrong frames — axis > 10° or centre > 10 mm — are flagged, and how many right ones), the case of a
 ``hard`` cohort's study; for studies with a defect, whether the lowest-scoring AHA segment of the polar map lies in
@@ -30,7 +31,7 @@ import numpy as np
 
 from mumap.data import io
 from mumap.data.phantom import LV_BASE, territory_segments
-from mumap.evaluation.polar import LVFrame, find_lv, polar_map, segment_scores
+from mumap.evaluation.polar import LVFrame, find_lv, polar_map, reader_frame, segment_scores
 from mumap.spect.geometry import ImageGrid
 from mumap.spect.prac import prac, prac_projector
 from mumap.utils.atomic import write_text_atomic
@@ -50,7 +51,7 @@ def load_image(root: Path, row: dict, column: str, projectors: dict) -> tuple[np
 def phantom_frame(study: dict) -> LVFrame:
     """The LV frame of the phantom a study was made from (its ``truth.json``): the LV ellipsoid's centre, long axis,
     anterior direction, outer semi-axes and wall, and its base plane (:data:`~mumap.data.phantom.LV_BASE` of the long
-    semi-axis) — the frame a reader who knew the anatomy would give."""
+    semi-axis): where the anatomy has the LV's apex and base, against which a found frame's are measured."""
     lv, anatomy = study["lv"], study["anatomy"]
     long_mm, short_mm = anatomy["lv_semi_axes_mm"]
     return LVFrame(tuple(lv["centre_xyz_mm"]), tuple(lv["long_axis"]), tuple(lv["anterior_axis"]), long_mm, short_mm,
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         frame = find_lv(image, voxel_zyx_mm, origin_zyx_mm, same_acquisition=others)
         scores = segment_scores(polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, size=256))
         seconds.append(time.perf_counter() - start)
-        true_scores = segment_scores(polar_map(image, true_frame, voxel_zyx_mm, origin_zyx_mm, size=256))
+        true_pose = reader_frame(image, voxel_zyx_mm, origin_zyx_mm, truth["centre_xyz_mm"], truth["long_axis"])
+        true_scores = segment_scores(polar_map(image, true_pose, voxel_zyx_mm, origin_zyx_mm, size=256))
         difference = np.abs(scores - true_scores)
         polar_mean.append(float(difference.mean()))
         polar_max.append(float(difference.max()))
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         line = (f"{row['id']} axis {angles[-1]:5.1f}° centre {distances[-1]:5.1f} mm "
                 f"(along the axis {along[-1]:+5.1f}, across {across[-1]:4.1f}; "
                 f"base at {-frame.base_mm / frame.long_mm:.2f} of the long semi-axis; apex {apex[-1]:+5.1f}, "
-                f"base plane {base[-1]:+5.1f}) polar map vs the phantom's frame {polar_mean[-1]:4.1f} "
+                f"base plane {base[-1]:+5.1f}) polar map vs the true pose's {polar_mean[-1]:4.1f} "
                 f"(max {polar_max[-1]:4.1f}) points "
                 f"score {frame.score:.2f} rival "
                 f"{frame.rival_score:.2f}{' UNCERTAIN' if frame.uncertain else ''} lowest segment {worst:2d}"
