@@ -4,7 +4,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from mumap.evaluation.report import comparison_table, frame_summary, summary_table, uncertainty_summary, write_report
+from mumap.evaluation.report import comparison_table, flag_summary, summary_table, uncertainty_summary, write_report
 
 
 @hydra.main(config_path="conf", config_name="evaluate", version_base="1.3")
@@ -13,7 +13,7 @@ def main(cfg: DictConfig) -> None:
                            hard=cfg.hard, hard_split=cfg.hard_split, prac_backend_name=cfg.prac.backend,
                            workers=cfg.workers)
     print(summary_table(metrics))
-    print(frame_summary(metrics))
+    print(flag_summary(metrics))
     print(uncertainty_summary(metrics))
     if cfg.hard:
         print(comparison_table({cfg.split: metrics, "hard": metrics["hard"]}))

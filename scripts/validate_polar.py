@@ -13,7 +13,10 @@ found frame lies from the one drawn on the true pose (the frame a reader gives w
 17 AHA segments' scores (percentage points) — what the frame's error costs the polar map; its fit's score and its
 rival's
 (:attr:`~mumap.evaluation.polar.LVFrame.score`, ``rival_score``), whether the frame is flagged uncertain (and in
-summary how many wrong frames — axis > 10° or centre > 10 mm — are flagged, and how many right ones), the case of a
+summary how many wrong frames — axis > 10° or centre > 10 mm — are flagged, and how many right ones), how far a hot
+neighbour of the wall lies above the wall's maximum in the map (:func:`~mumap.evaluation.polar.extracardiac_excess`,
+flagged above :data:`~mumap.evaluation.polar.EXTRACARDIAC_EXCESS_MAX`; in summary how many, and the largest cost of a
+frame neither flag catches), the case of a
 ``hard`` cohort's study; for studies with a defect, whether the lowest-scoring AHA segment of the polar map lies in
 the defect (its simulated segments) and in its coronary territory; for defect-free studies, how uniform the map is
 (lowest segment and the segments' coefficient of variation). With ``--json FILE`` it also writes the summary and
@@ -31,7 +34,15 @@ import numpy as np
 
 from mumap.data import io
 from mumap.data.phantom import LV_BASE, territory_segments
-from mumap.evaluation.polar import LVFrame, find_lv, polar_map, reader_frame, segment_scores
+from mumap.evaluation.polar import (
+    EXTRACARDIAC_EXCESS_MAX,
+    LVFrame,
+    extracardiac_excess,
+    find_lv,
+    polar_map,
+    reader_frame,
+    segment_scores,
+)
 from mumap.spect.geometry import ImageGrid
 from mumap.spect.prac import prac, prac_projector
 from mumap.utils.atomic import write_text_atomic
@@ -84,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                      f"(it has {', '.join(rows[0])})")
     angles, distances, in_defect, in_territory, severe, lowest, variation, seconds = [], [], [], [], [], [], [], []
     scores_of_frames, flagged, right, along, across, projectors, records = [], [], [], [], [], {}, []
-    apex, base, polar_mean, polar_max = [], [], [], []
+    apex, base, polar_mean, polar_max, excess = [], [], [], [], []
     for row in rows:
         image, voxel_zyx_mm, origin_zyx_mm = load_image(root_path, row, first, projectors)
         others = [load_image(root_path, row, other, projectors)[0] for other in same_acquisition]
@@ -94,6 +105,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         frame = find_lv(image, voxel_zyx_mm, origin_zyx_mm, same_acquisition=others)
         scores = segment_scores(polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, size=256))
         seconds.append(time.perf_counter() - start)
+        excess.append(extracardiac_excess(image, frame, voxel_zyx_mm, origin_zyx_mm))
         true_pose = reader_frame(image, voxel_zyx_mm, origin_zyx_mm, truth["centre_xyz_mm"], truth["long_axis"])
         true_scores = segment_scores(polar_map(image, true_pose, voxel_zyx_mm, origin_zyx_mm, size=256))
         difference = np.abs(scores - true_scores)
@@ -116,7 +128,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 f"base plane {base[-1]:+5.1f}) polar map vs the true pose's {polar_mean[-1]:4.1f} "
                 f"(max {polar_max[-1]:4.1f}) points "
                 f"score {frame.score:.2f} rival "
-                f"{frame.rival_score:.2f}{' UNCERTAIN' if frame.uncertain else ''} lowest segment {worst:2d}"
+                f"{frame.rival_score:.2f}{' UNCERTAIN' if frame.uncertain else ''} hot neighbour {excess[-1]:+.0%}"
+                f"{' FLAGGED' if excess[-1] > EXTRACARDIAC_EXCESS_MAX else ''} lowest segment {worst:2d}"
                 + (f" [{study['case']}]" if study.get("case") else ""))
         if truth["defect"]:
             defect = truth["defect"]
@@ -135,7 +148,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                         "base_along_mm": base[-1], "polar_mean_abs_pct": polar_mean[-1],
                         "polar_max_abs_pct": polar_max[-1],
                         "score": float(frame.score), "rival_score": float(frame.rival_score),
-                        "uncertain": bool(frame.uncertain), "lowest_segment": worst,
+                        "uncertain": bool(frame.uncertain), "extracardiac_excess": excess[-1],
+                        "lowest_segment": worst,
                         "centre_xyz_mm": list(frame.centre_xyz_mm), "long_axis": list(frame.long_axis)})
         print(line, flush=True)
     summary = {"studies": len(angles), "axis_median_deg": float(np.median(angles)),
@@ -154,6 +168,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                "frame_score_median": float(np.median(scores_of_frames)), "wrong_frames": int(np.sum(~np.array(right))),
                "wrong_frames_flagged": int(np.sum(np.array(flagged) & ~np.array(right))),
                "right_frames_flagged": int(np.sum(np.array(flagged) & np.array(right))),
+               "extracardiac_maps": int(np.sum(np.greater(excess, EXTRACARDIAC_EXCESS_MAX))),
+               "polar_mean_abs_max_pct_unflagged": float(np.max(np.compress(
+                   ~np.array(flagged) & np.less_equal(excess, EXTRACARDIAC_EXCESS_MAX), polar_mean), initial=0.0)),
                "centre_max_mm": float(np.max(distances)), "defect_studies": len(in_defect),
                "lowest_in_defect": float(np.mean(in_defect)), "lowest_in_territory": float(np.mean(in_territory)),
                "severe_defect_studies": len(severe), "severe_lowest_in_territory": float(np.mean(severe)),

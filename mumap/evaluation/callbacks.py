@@ -36,6 +36,7 @@ class PostFitEvaluation(L.Callback):
                                prac_backend_name=self.prac_backend, workers=self.workers)
         numbers = {f"report/{k.replace(' ', '_')}": v for k, v in metrics.items() if isinstance(v, int | float)}
         numbers["report/uncertain_frames"] = len(metrics["uncertain_frames"])
+        numbers["report/extracardiac_maps"] = len(metrics["extracardiac_maps"])
         for logger in trainer.loggers:
             logger.log_metrics(numbers, step=trainer.global_step)
             logger.save()

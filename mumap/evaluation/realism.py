@@ -43,7 +43,7 @@ from mumap.data.phantom import MYOCARDIUM_G_PER_ML, anatomy_from_dict, lv_segmen
 from mumap.data.synthesize import PRESETS
 from mumap.evaluation.figures import bland_altman_figure, mean_difference_figure, polar_correlation_figure
 from mumap.evaluation.metrics import pearson_r, pixel_differences, segment_ape
-from mumap.evaluation.polar import find_lv, polar_map, segment_scores
+from mumap.evaluation.polar import EXTRACARDIAC_EXCESS_MAX, extracardiac_excess, find_lv, polar_map, segment_scores
 from mumap.evaluation.report import POLAR_SIZE
 from mumap.spect.geometry import ImageGrid
 from mumap.spect.prac import PRAC_BACKENDS, check_prac_backend, prac_projector, shared_prac_backend
@@ -92,8 +92,8 @@ def study_realism(root: Path, row: dict, preset_grid: ImageGrid, ctac_source: st
         grid = ImageGrid(nac.shape, tuple(float(v) for v in voxel_zyx_mm))
         ctac = shared_prac_backend(prac_backend_name, grid)(nac, mu).numpy()
     frame = find_lv(ctac, voxel_zyx_mm, origin_zyx_mm, same_acquisition=[nac])
-    maps = {name: polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, POLAR_SIZE)
-            for name, image in (("nAC", nac), ("CTAC", ctac))}
+    images = {"nAC": nac, "CTAC": ctac}
+    maps = {name: polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, POLAR_SIZE) for name, image in images.items()}
     scores = {name: segment_scores(m) for name, m in maps.items()}
     first, last = truth["slices"]
     segments = lv_segment_map(preset_grid, anatomy_from_dict(truth["anatomy"]))[first:last]
@@ -123,6 +123,8 @@ def study_realism(root: Path, row: dict, preset_grid: ImageGrid, ctac_source: st
         "frame_axis_error_deg": axis_error, "frame_centre_error_mm": centre_error,
         "frame_ok": axis_error <= FRAME_OK[0] and centre_error <= FRAME_OK[1],
         "frame_score": frame.score, "frame_uncertain": frame.uncertain,
+        **{f"extracardiac_{name.lower()}": extracardiac_excess(image, frame, voxel_zyx_mm, origin_zyx_mm)
+           for name, image in images.items()},
         "septal_lateral_transmission": float(transmission[np.subtract(SEPTAL, 1)].mean()
                                              / transmission[np.subtract(LATERAL, 1)].mean()),
     }
@@ -178,6 +180,8 @@ def pooled(results: list[dict]) -> dict:
     out["frames_wrong"] = sum(not row["frame_ok"] for row in rows)
     out["frames_wrong_flagged"] = sum(row["frame_uncertain"] and not row["frame_ok"] for row in rows)
     out["frames_right_flagged"] = sum(row["frame_uncertain"] and row["frame_ok"] for row in rows)
+    out["extracardiac_maps"] = sum(max(row["extracardiac_nac"], row["extracardiac_ctac"]) > EXTRACARDIAC_EXCESS_MAX
+                                   for row in rows)
     for key in ("scatter_fraction", "lv_mass_g", "lv_counts_nac", "bmi", "body_width_mm", "body_depth_mm",
                 "septal_lateral_transmission"):
         out[key] = _spread([row[key] for row in rows])
@@ -219,7 +223,9 @@ def summary_table(values: dict) -> str:
     lines += ["", f"A right LV frame: the automatic frame (found on CTAC with the nAC) within {FRAME_OK[0]:.0f}° and "
               f"{FRAME_OK[1]:.0f} mm of the phantom's LV. Wrong frames: {values['frames_wrong']}, of which "
               f"{values['frames_wrong_flagged']} flagged uncertain by the frame itself; right frames flagged: "
-              f"{values['frames_right_flagged']}.", "", _where_ape_sits(values), "", "| cohort | value |", "|---|---|",
+              f"{values['frames_right_flagged']}. Studies with a hot neighbour above the wall's maximum in a polar map "
+              f"(more than {EXTRACARDIAC_EXCESS_MAX:.0%}): {values['extracardiac_maps']}.", "", _where_ape_sits(values),
+              "", "| cohort | value |", "|---|---|",
               f"| studies | {values['studies']} |",
               f"| photopeak scatter fraction | {pm(values['scatter_fraction'])} |",
               f"| LV mass (g): women / men | {_maybe(values['lv_mass_g_F'])} / {_maybe(values['lv_mass_g_M'])} |",

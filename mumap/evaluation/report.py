@@ -7,7 +7,10 @@ uniform body-contour one (uniform AC); the LV frame found **once, on CTAC and th
 applied to the CTAC, DLAC, nAC and uniform-AC images, so that their polar maps are pixel-aligned; 17-segment APE,
 pixel distance and Pearson R against CTAC. NMAE uses the network's output as it is; PRAC gets it clipped at 0 (μ
 cannot be negative). A frame the automatic search is unsure of (:attr:`~mumap.evaluation.polar.LVFrame.uncertain`)
-is flagged: the summary lists those studies and gives the pooled polar metrics with and without them. Frames given
+is flagged, and so is a study one of whose polar maps has a hot neighbour against the wall, above the wall's own maximum
+(:func:`~mumap.evaluation.polar.extracardiac_excess` above
+:data:`~mumap.evaluation.polar.EXTRACARDIAC_EXCESS_MAX`): the summary lists those studies and gives the pooled polar
+metrics with and without them. Frames given
 by a reader (``lv_frames``: a JSON file ``{study id: {"centre_xyz_mm": [x, y, z], "long_axis": [x, y, z]}}``, world
 mm, the centre of the LV ellipsoid as ``studies.csv``'s ``lv`` column gives it) replace the automatic ones. Each
 study's uncertainty (:mod:`mumap.models.uncertainty`: Monte Carlo dropout, mean std ÷ μ range) is set against its
@@ -42,7 +45,14 @@ from mumap.evaluation.figures import (
 )
 from mumap.evaluation.metrics import auroc, pearson_r, pixel_differences, pixel_distance, segment_ape, spearman
 from mumap.evaluation.ood import OODReference, cohort_reference, study_features
-from mumap.evaluation.polar import lv_frame, lv_pose, polar_map, segment_scores
+from mumap.evaluation.polar import (
+    EXTRACARDIAC_EXCESS_MAX,
+    extracardiac_excess,
+    lv_frame,
+    lv_pose,
+    polar_map,
+    segment_scores,
+)
 from mumap.models.uncertainty import MC_PASSES, dropout_layers, mc_dropout_std, normalised_uncertainty
 from mumap.spect.geometry import ImageGrid
 from mumap.spect.prac import check_prac_backend, shared_prac_backend
@@ -81,6 +91,7 @@ def evaluate_study(root: Path, row: dict, module: MuMapModule, given_frame: dict
     frame = lv_frame(images["CTAC"], voxel_zyx_mm, origin_zyx_mm, given_frame, same_acquisition=[nac])
     maps = {name: polar_map(image, frame, voxel_zyx_mm, origin_zyx_mm, POLAR_SIZE) for name, image in images.items()}
     scores = {name: segment_scores(m) for name, m in maps.items()}
+    excess = {name: extracardiac_excess(image, frame, voxel_zyx_mm, origin_zyx_mm) for name, image in images.items()}
     row_out = {"id": row["id"], "nmae": float(nmae(torch.from_numpy(predicted), torch.from_numpy(mu_ct))),
                "nmae_uniform": float(nmae(torch.from_numpy(uniform), torch.from_numpy(mu_ct)))}
     for name in METHODS:
@@ -98,7 +109,9 @@ def evaluate_study(root: Path, row: dict, module: MuMapModule, given_frame: dict
                        ood_beyond=json.dumps(assessment["beyond"]))
     row_out["seconds"] = time.perf_counter() - start
     row_out.update({"lv_source": frame.source, "lv_score": frame.score, "lv_uncertain": frame.uncertain,
-                    "lv": json.dumps(frame.to_dict())})
+                    "lv": json.dumps(frame.to_dict()),
+                    **{f"extracardiac {name}": value for name, value in excess.items()},
+                    "extracardiac_map": max(excess.values()) > EXTRACARDIAC_EXCESS_MAX})
     return {"row": row_out, "maps": maps, "scores": scores, "mu": (mu_ct, predicted), "frame": frame,
             "voxel_zyx_mm": voxel_zyx_mm, "origin_zyx_mm": origin_zyx_mm}
 
@@ -193,12 +206,14 @@ def evaluate_studies(root: str | Path, module: MuMapModule, split: str, max_stud
 
 
 def split_metrics(results: list[dict]) -> dict:
-    """:func:`pooled` metrics of a split's results, the studies with an uncertain LV frame and the pooled metrics
-    without them, and how well the uncertainty ranks the studies' errors (Spearman ρ against NMAE)."""
+    """:func:`pooled` metrics of a split's results, the studies with an uncertain LV frame, those with a polar map
+    whose maximum is a hot neighbour's, the pooled metrics without either (``unflagged``), and how well the
+    uncertainty ranks the studies' errors (Spearman ρ against NMAE)."""
     metrics = pooled(results)
-    certain = [r for r in results if not r["row"]["lv_uncertain"]]
     metrics["uncertain_frames"] = [r["row"]["id"] for r in results if r["row"]["lv_uncertain"]]
-    metrics["certain_frames"] = pooled(certain) if certain and len(certain) < len(results) else None
+    metrics["extracardiac_maps"] = [r["row"]["id"] for r in results if r["row"]["extracardiac_map"]]
+    unflagged = [r for r in results if not (r["row"]["lv_uncertain"] or r["row"]["extracardiac_map"])]
+    metrics["unflagged"] = pooled(unflagged) if unflagged and len(unflagged) < len(results) else None
     uncertainty = np.array([r["row"]["uncertainty"] for r in results])
     metrics["uncertainty_mean"] = float(uncertainty.mean())
     metrics["uncertainty_spearman_nmae"] = spearman(uncertainty, [r["row"]["nmae"] for r in results])
@@ -259,7 +274,7 @@ def report_split(root: str | Path, module: MuMapModule, split: str, out: str | P
                         f"Spearman ρ against NMAE is {metrics['uncertainty_spearman_nmae_with_hard']:.2f}.\n\n")
     write_text_atomic(out / "summary.md", f"# Evaluation on {split} ({len(groups[split])} studies)\n\n"
                       f"Model: {source}; data: `{root}`; PRAC: {prac_backend_name}.\n\n{summary_table(metrics)}\n\n"
-                      f"{frame_summary(metrics)}\n\n"
+                      f"{flag_summary(metrics)}\n\n"
                       f"{uncertainty_summary(metrics)}\n\n{hard_section}"
                       + "".join(f"![{name}]({name}.png)\n\n" for name in FIGURES))
     return metrics
@@ -283,7 +298,8 @@ def comparison_table(columns: dict[str, dict]) -> str:
             ("pixel distance (%-points), DLAC / nAC",
              lambda m: f"{m['pixel DLAC mean']:.2f} / {m['pixel nAC mean']:.2f}"),
             ("Pearson R (segments / pixels), DLAC", lambda m: f"{m['r segments DLAC']:.3f} / {m['r DLAC']:.3f}"),
-            ("LV frames flagged uncertain", lambda m: f"{len(m['uncertain_frames'])}"),
+            ("LV frames flagged uncertain / maps with a hot neighbour",
+             lambda m: f"{len(m['uncertain_frames'])} / {len(m['extracardiac_maps'])}"),
             ("uncertainty (mean) / Spearman ρ with NMAE", lambda m: f"{m['uncertainty_mean']:.4f} / "
                                                                      f"{m['uncertainty_spearman_nmae']:.2f}"),
             ("OOD score: median / studies above the threshold", lambda m: f"{m['ood_score_median']:.2f} / "
@@ -293,18 +309,27 @@ def comparison_table(columns: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def frame_summary(metrics: dict) -> str:
-    """Markdown: the studies whose automatic LV frame is uncertain, and the table without them."""
-    uncertain = metrics["uncertain_frames"]
-    if not uncertain:
-        return "Every LV frame was found with confidence (none flagged uncertain)."
-    text = (f"**LV frame uncertain in {len(uncertain)} of {metrics['studies']} studies**: {', '.join(uncertain)}. "
-            "Their polar metrics may be measured on a wrong frame: check them, and give frames by hand with "
-            "`lv_frames=<json>` if needed.")
-    if metrics["certain_frames"] is None:
-        return text
-    return f"{text}\n\nWithout them ({metrics['certain_frames']['studies']} studies):\n\n" + summary_table(
-        metrics["certain_frames"])
+def flag_summary(metrics: dict) -> str:
+    """Markdown: the studies whose automatic LV frame is uncertain, those with a hot neighbour above the wall in a
+    polar map, and the table without them."""
+    uncertain, extracardiac = metrics["uncertain_frames"], metrics["extracardiac_maps"]
+    texts = []
+    if uncertain:
+        texts.append(f"**LV frame uncertain in {len(uncertain)} of {metrics['studies']} studies**: "
+                     f"{', '.join(uncertain)}. Their polar metrics may be measured on a wrong frame: check them, and "
+                     "give frames by hand with `lv_frames=<json>` if needed.")
+    else:
+        texts.append("Every LV frame was found with confidence (none flagged uncertain).")
+    if extracardiac:
+        texts.append(f"**A hot neighbour against the wall in {len(extracardiac)} of {metrics['studies']} studies**: "
+                     f"{', '.join(extracardiac)}. In one of their polar maps, activity outside the myocardium (liver, "
+                     f"bowel) reaches into the wall's search window more than {EXTRACARDIAC_EXCESS_MAX:.0%} above "
+                     "the wall's own maximum (`extracardiac <image>` in `studies.csv`); the map is scaled to the "
+                     "wall, and the segments beside the neighbour read too high.")
+    if metrics["unflagged"] is not None:
+        texts.append(f"Without them ({metrics['unflagged']['studies']} studies):\n\n"
+                     + summary_table(metrics["unflagged"]))
+    return "\n\n".join(texts)
 
 
 def _figures(results: list[dict], out: Path) -> None:

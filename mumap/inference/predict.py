@@ -15,7 +15,8 @@ Interfile), for DICOM input ``mumap.dcm`` (a new NM series in the input's study 
 about, as the bed template goes under the back — bed, uncertainty, the OOD score against the training cohort with the
 features beyond its threshold — :mod:`mumap.evaluation.ood`, a warning is logged then — timings); with
 ``prac``: ``prac.nii.gz`` (the PRAC-corrected image), ``polar_map.png`` and the 17-segment scores, the LV
-frame and whether it is uncertain (a warning is logged then) in ``prediction.json``.
+frame and whether it is uncertain, and how far a hot neighbour of the LV wall (liver, bowel) lies above the wall's
+maximum in the polar map (``polar_extracardiac_excess``; a warning is logged for either) in ``prediction.json``.
 The bed is put back from the model's bed template (the training cohort's mean bed under the back of the
 input's body outline, filling air only), from a NIfTI bed μ-map of the scanner, or not at all.
 """
@@ -225,15 +226,21 @@ def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kin
                   "patient_position": patient.position, **facts,
                   "mu_max_cm-1": float(mu.max())}
         if prac:
-            corrected, scores, frame = _prac_and_polar(image, mu, grid, tmp, lv_frame, prac_backend)
+            from mumap.evaluation.polar import EXTRACARDIAC_EXCESS_MAX
+
+            corrected, scores, frame, excess = _prac_and_polar(image, mu, grid, tmp, lv_frame, prac_backend)
             columns["PRAC (DLAC)"] = (corrected, "gray", float(corrected.max()), "counts")
             record["segment_scores_percent"] = [round(float(s), 2) for s in scores]
             record["prac_backend"] = prac_backend
-            record.update(lv_frame=frame.to_dict(), lv_uncertain=frame.uncertain)
+            record.update(lv_frame=frame.to_dict(), lv_uncertain=frame.uncertain, polar_extracardiac_excess=excess)
             if frame.uncertain:
                 log.warning(f"{patient.source}: the automatic LV frame is uncertain (score {frame.score:.2f}, a rival "
                             f"{frame.rival_score:.2f}); check polar_map.png and give the frame by hand "
                             "(--lv-centre, --lv-axis) if it is wrong")
+            if excess > EXTRACARDIAC_EXCESS_MAX:
+                log.warning(f"{patient.source}: activity outside the myocardium (liver, bowel) reaches into the LV "
+                            f"wall, {excess:.0%} above the wall's maximum; polar_map.png is scaled to the wall, and "
+                            "the segments beside it read too high")
         save_figure(slice_figure(columns, grid.voxel_zyx_mm, centre, title=f"{patient.source.name}: predicted μ-map"),
                     tmp / "preview.png")
         record["seconds"] = round(time.perf_counter() - start, 2)
@@ -242,11 +249,12 @@ def predict_study(model: MuMapModel, source: str | Path, out: str | Path, *, kin
 
 
 def _prac_and_polar(image: np.ndarray, mu: np.ndarray, grid: Volume, folder: Path, given_frame: dict | None = None,
-                    backend: str = "native") -> tuple[np.ndarray, np.ndarray, LVFrame]:
+                    backend: str = "native") -> tuple[np.ndarray, np.ndarray, LVFrame, float]:
     """PRAC (by ``backend``) of the input with the predicted μ-map (``prac.nii.gz``) and its polar map
     (``polar_map.png``) in the automatic LV frame or the reader's ``given_frame``; returns the corrected image, the
-    17 segment scores (%) and the LV frame."""
-    from mumap.evaluation.polar import lv_frame, polar_map, segment_scores
+    17 segment scores (%), the LV frame and how far a hot neighbour of the wall lies above its maximum
+    (:func:`~mumap.evaluation.polar.extracardiac_excess`)."""
+    from mumap.evaluation.polar import EXTRACARDIAC_EXCESS_MAX, extracardiac_excess, lv_frame, polar_map, segment_scores
     from mumap.spect.geometry import ImageGrid
     from mumap.spect.prac import prac_backend
 
@@ -255,10 +263,13 @@ def _prac_and_polar(image: np.ndarray, mu: np.ndarray, grid: Volume, folder: Pat
     io.save_nifti(folder / "prac.nii.gz", corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm)
     frame = lv_frame(corrected, grid.voxel_zyx_mm, grid.origin_zyx_mm, given_frame, same_acquisition=[image])
     polar = polar_map(corrected, frame, grid.voxel_zyx_mm, grid.origin_zyx_mm)
+    excess = extracardiac_excess(corrected, frame, grid.voxel_zyx_mm, grid.origin_zyx_mm)
+    warnings = [text for text, shown in (("LV frame UNCERTAIN", frame.uncertain),
+                                         ("HOT NEIGHBOUR", excess > EXTRACARDIAC_EXCESS_MAX)) if shown]
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
-    bullseye_axes(ax, polar, "DLAC polar map (% of max)" + (" — LV frame UNCERTAIN" if frame.uncertain else ""))
+    bullseye_axes(ax, polar, "DLAC polar map (% of wall max)" + "".join(f" — {text}" for text in warnings))
     save_figure(fig, folder / "polar_map.png")
-    return corrected, segment_scores(polar), frame
+    return corrected, segment_scores(polar), frame, excess
 
 
 def batch_entries(folder: str | Path) -> list[Path]:

@@ -328,6 +328,34 @@ def test_one_hot_voxel_does_not_set_the_polar_maps_maximum():
     assert np.abs(filtered_drop).max() < 0.3 * np.median(raw_drop)  # 9.9 against 38.6
 
 
+def test_a_hot_neighbour_against_the_wall_is_flagged_and_does_not_set_the_maps_maximum():
+    """Liver and stomach twice as hot as the myocardium against the inferior wall (a high left dome): their counts
+    rise through the wall's search window, and normalised to them every segment read 33–59 % of the map's maximum;
+    normalised to the wall's own peaks, the anterior segments (far from the organs) keep four fifths of theirs.
+    Without the organ's heat the map is the one normalised to its maximum, and nothing is flagged."""
+    anatomy = Anatomy()
+    lowest = anatomy.heart_centre_xyz_mm[2] + lv_lowest_z_mm(*anatomy.lv_semi_axes_mm, anatomy.lv_elevation_deg)
+    high_dome = dataclasses.replace(anatomy, diaphragm_z_mm=(lowest + 50.0, lowest + 35.0))
+    plain, voxel, origin, truth = _reconstruction_like(high_dome, Uptake())
+    hot, *_ = _reconstruction_like(high_dome, Uptake(liver=2.0, stomach=2.0))
+    frame = polar.reader_frame(plain, voxel, origin, truth.centre_xyz_mm, truth.long_axis)
+    post_filter = (0.5, 5)
+
+    def by_global_maximum(image):
+        values, _ = polar.wall_maxima(image, frame, voxel, origin, 128, 5.0, post_filter)
+        return values / np.nanmax(values) * 100.0
+    np.testing.assert_array_equal(polar.polar_map(plain, frame, voxel, origin, size=128), by_global_maximum(plain))
+    assert polar.extracardiac_excess(plain, frame, voxel, origin) == 0.0
+    assert polar.extracardiac_excess(hot, frame, voxel, origin) > 0.5 > polar.EXTRACARDIAC_EXCESS_MAX  # 0.97
+    anterior = [0, 6, 12]  # segments 1, 7, 13
+    plain_scores = polar.segment_scores(polar.polar_map(plain, frame, voxel, origin, size=128))[anterior]
+    hot_map = polar.polar_map(hot, frame, voxel, origin, size=128)
+    assert np.nanmax(hot_map) == 100.0
+    # 67-69 against 83-85: the inferior wall's own peaks, the map's 100 %, gain the organs' spill-in
+    assert np.all(polar.segment_scores(hot_map)[anterior] > 0.75 * plain_scores)
+    assert np.all(polar.segment_scores(by_global_maximum(hot))[anterior] < 0.5 * plain_scores)  # 34-35
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("territory", "side"), [("LAD", "anterior"), ("LCX", "lateral"), ("RCA", "inferior")])
 def test_defect_shows_in_its_territory_and_place(territory, side):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mumap.data.phantom import Anatomy, lv_segment_map, lv_shell_mass_g
+from mumap.evaluation.polar import EXTRACARDIAC_EXCESS_MAX
 from mumap.evaluation.realism import lv_mass_g, main, segment_transmission
 from mumap.spect.geometry import ImageGrid
 
@@ -93,6 +94,8 @@ def test_report_of_a_cohort(tiny_cohort, tmp_path, capsys):
     assert values["frames_wrong"] == len(rows) - len(right)
     wrong = [r for r in rows if r["frame_ok"] != "True"]
     assert values["frames_wrong_flagged"] == sum(r["frame_uncertain"] == "True" for r in wrong)
+    assert values["extracardiac_maps"] == sum(max(float(r["extracardiac_nac"]), float(r["extracardiac_ctac"]))
+                                              > EXTRACARDIAC_EXCESS_MAX for r in rows)
     # the segment ranges of the studies without a defect, beside the clinical normals; the mean pattern per sex
     normal = [float(r["segment_range_nac"]) for r in rows if r["defect"] == "False"]
     if normal:

@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from mumap.data import io
-from mumap.evaluation import report
+from mumap.evaluation import polar, report
 from mumap.training.checkpoints import load_module
 from tests.helpers import require_stir
 
@@ -57,7 +57,11 @@ def test_evaluate_writes_a_consistent_report(smoke_run, tmp_path):
     assert metrics["nmae_mean"] > 0 and -1 <= metrics["r DLAC"] <= 1  # a 2-epoch smoke model: no quality bar
     assert rows[0]["lv_source"] == "reader" and rows[0]["lv_uncertain"] == "False"
     np.testing.assert_allclose(json.loads(rows[0]["lv"])["centre_xyz_mm"], truth["centre_xyz_mm"])
-    assert metrics["uncertain_frames"] == [] and metrics["certain_frames"] is None
+    assert metrics["uncertain_frames"] == [] and metrics["unflagged"] is None
+    excess = {name: float(rows[0][f"extracardiac {name}"]) for name in ("CTAC", "DLAC", "nAC", "uniform AC")}
+    assert min(excess.values()) >= 0.0 and (rows[0]["extracardiac_map"] == "True") == (
+        max(excess.values()) > polar.EXTRACARDIAC_EXCESS_MAX)
+    assert metrics["extracardiac_maps"] == ([study] if rows[0]["extracardiac_map"] == "True" else [])
     assert float(rows[0]["uncertainty"]) > 0 and metrics["uncertainty_mean"] == pytest.approx(
         float(rows[0]["uncertainty"]))  # Monte Carlo dropout of the smoke model's bottleneck
     assert (out / "fig8_uncertainty_error.png").stat().st_size > 0

@@ -14,7 +14,7 @@ import torch
 from mumap.cli import main as cli
 from mumap.data import io
 from mumap.data.dicom import find_series, mu_map_volume
-from mumap.evaluation.polar import LVFrame
+from mumap.evaluation.polar import LVFrame, extracardiac_excess
 from mumap.inference.model_file import load_model
 from mumap.spect import interfile
 from tests.dicom_habits import write_nm_habit
@@ -64,8 +64,10 @@ def test_predict_nifti_writes_a_mu_map_on_the_input_grid(model_file, tiny_cohort
     assert len(record["segment_scores_percent"]) == 17 and max(record["segment_scores_percent"]) <= 100
     assert record["lv_frame"]["source"] == "automatic"
     assert record["lv_uncertain"] is LVFrame(**record["lv_frame"]).uncertain
-    prac, _, _ = io.load_nifti(out / "prac.nii.gz")
+    prac, prac_voxel, prac_origin = io.load_nifti(out / "prac.nii.gz")
     assert prac.shape == nac.shape and prac.sum() > nac.sum()  # attenuation correction adds counts
+    assert record["polar_extracardiac_excess"] == pytest.approx(extracardiac_excess(
+        prac, LVFrame(**record["lv_frame"]), prac_voxel, prac_origin), abs=1e-6)
     assert not any(p.name.startswith(".tmp") for p in tmp_path.iterdir())
     # a reader's frame (here the phantom's) replaces the automatic one and is recorded as given
     truth = json.loads((tiny_cohort / test_study["truth"]).read_text())["lv"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mumap.data.phantom import LV_BASE
-from mumap.evaluation.polar import LVFrame
+from mumap.evaluation.polar import EXTRACARDIAC_EXCESS_MAX, LVFrame
 from scripts.validate_polar import along_true_axis, main, phantom_frame
 
 
@@ -39,6 +39,10 @@ def test_the_records_are_the_frames_against_the_truth(tiny_cohort, tmp_path):
     assert summary["axis_within_10deg"] == pytest.approx(np.mean([r["axis_deg"] <= 10 for r in records]))
     assert summary["wrong_frames"] == sum(r["axis_deg"] > 10 or r["centre_mm"] > 10 for r in records)
     assert summary["polar_mean_abs_max_pct"] == max(r["polar_mean_abs_pct"] for r in records)
+    hot = [r["extracardiac_excess"] > EXTRACARDIAC_EXCESS_MAX for r in records]
+    assert min(r["extracardiac_excess"] for r in records) >= 0.0 and summary["extracardiac_maps"] == sum(hot)
+    assert summary["polar_mean_abs_max_pct_unflagged"] == max(
+        (r["polar_mean_abs_pct"] for r, h in zip(records, hot, strict=True) if not (h or r["uncertain"])), default=0.0)
 
 
 def test_the_phantom_frame_is_the_truth_and_errors_are_measured_along_its_axis():
