@@ -13,7 +13,8 @@ Three steps, no ground truth used:
    :func:`polar_map` samples the post-filtered image's maximum count within the fitted wall along profiles
    normal to its mid-wall surface — which are radial (short-axis) profiles in the basal and mid LV and
    spherical ones in the apical cap — normalised to 100 % of the wall's maximum (a hot neighbour whose
-   counts reach into the window is no wall peak: :func:`extracardiac_excess` says how far it lies above the wall).
+   counts rise through the window without a ridge is no wall peak: :func:`extracardiac_excess` says how far it
+   lies above the wall).
 3. The bullseye layout (:func:`segment_image`) places the apex (segment 17, beyond the cavity tip) in
    the centre disc and the apical, mid and basal thirds of the cavity (base → cavity tip along the long
    axis, as in :func:`mumap.data.phantom.aha_segment`) in rings of equal width, in the standard
@@ -300,7 +301,8 @@ def refine_pose(image: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_zyx_mm, 
     rho, phi = bullseye_coordinates(bullseye_size)
     rho, phi = rho[rho <= 1.0], phi[rho <= 1.0]
     for _ in range(iterations):
-        points, normals, offsets, counts = _wall_profiles(image, frame, rho, phi, voxel_zyx_mm, origin_zyx_mm)
+        offsets = _window_offsets(frame, voxel_zyx_mm, search_mm=10.0)
+        points, normals, counts = _wall_profiles(image, frame, rho, phi, voxel_zyx_mm, origin_zyx_mm, offsets)
         at = counts.argmax(axis=0)
         peak = counts.max(axis=0)
         beyond = np.minimum.accumulate(counts[::-1], axis=0)[::-1][at, np.arange(len(at))]  # lowest count outside
@@ -605,14 +607,14 @@ def polar_map(image: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_zyx_mm, si
     blur pulls inwards, is missed) — radial (short-axis) profiles in the basal and mid LV, spherical ones in
     the apical cap. Without the filter, the map's maximum is a single voxel's noise.
 
-    The map is divided by the wall's maximum: the highest of the profiles whose counts peak *inside* the window
+    The map is divided by the wall's maximum: the highest of the profiles whose maximum is the wall's
     (:func:`wall_maxima`). Where a hot neighbour (liver, bowel, gallbladder) touches the wall, its counts still
     rise at the window's outer end; normalised to those, every segment of hard seed 1's S0006 read 25–47 %
     instead of 45–90 % (``docs/BENCHMARKS.md``). Such pixels read 100 % (clipped);
     :func:`extracardiac_excess` says how far they lie above the wall.
     """
-    values, peaks_inside = wall_maxima(image, frame, voxel_zyx_mm, origin_zyx_mm, size, search_mm, post_filter)
-    reference = np.nanmax(values[peaks_inside]) if peaks_inside.any() else np.nanmax(values)
+    values, from_wall = wall_maxima(image, frame, voxel_zyx_mm, origin_zyx_mm, size, search_mm, post_filter)
+    reference = np.nanmax(values[from_wall]) if from_wall.any() else np.nanmax(values)
     if not reference > 0:
         raise ValueError("the image has no counts in the LV wall")
     return np.minimum(values / reference * 100.0, 100.0)
@@ -622,45 +624,66 @@ def extracardiac_excess(image: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_
                         search_mm: float = 5.0,
                         post_filter: tuple[float, int] | None = (CLINICAL_CUTOFF_PER_CM, CLINICAL_ORDER)) -> float:
     """How far (fraction) the highest count of :func:`polar_map`'s profiles lies above the wall's own maximum:
-    0 when the map's maximum is a wall peak; above :data:`EXTRACARDIAC_EXCESS_MAX` when activity outside the
-    myocardium, still rising at the outer end of the wall's search window, is hotter than the wall (``inf`` if no
-    profile peaks inside the window). The segments next to it read too high (clipped at 100 %)."""
-    values, peaks_inside = wall_maxima(image, frame, voxel_zyx_mm, origin_zyx_mm, size, search_mm, post_filter)
-    if not peaks_inside.any():
+    0 when the map's maximum is the wall's; above :data:`EXTRACARDIAC_EXCESS_MAX` when a neighbour outside the
+    myocardium (:func:`wall_maxima`) is hotter than the wall (``inf`` if no profile's maximum is the wall's). The
+    segments next to it read too high (clipped at 100 %)."""
+    values, from_wall = wall_maxima(image, frame, voxel_zyx_mm, origin_zyx_mm, size, search_mm, post_filter)
+    if not from_wall.any():
         return float("inf")
-    return float(np.nanmax(values) / np.nanmax(values[peaks_inside]) - 1.0)
+    return float(np.nanmax(values) / np.nanmax(values[from_wall]) - 1.0)
+
+
+NEIGHBOUR_RIDGE_MM = 10.0
+"""How far beyond the wall's search window :func:`wall_maxima` looks for the counts to fall (about a wall's thickness).
+A wall peak just beyond the window falls within it — the fitted apex lies 7–10 mm inside the image's, so the apex's
+peak can lie outside (quick S0036's nAC, S0040's PRAC inferior wall: flagged at 5 mm, not at 10) —; a hot liver or
+bowel loop does not (hard seed 1's S0006 on CTAC: flagged up to 15 mm, its bowel loop falling off at 20 mm)."""
 
 
 def wall_maxima(image: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_zyx_mm, size: int, search_mm: float,
                 post_filter: tuple[float, int] | None) -> tuple[np.ndarray, np.ndarray]:
     """Per bullseye pixel ``[size, size]``: the maximum count of the post-filtered ``image`` along its wall profile
-    (as :func:`polar_map` samples it; NaN outside the bullseye), and whether that maximum lies inside the window
-    (``False``: at its outer end, counts still rising outwards — activity beyond the wall — or outside the disc)."""
+    (as :func:`polar_map` samples it; NaN outside the bullseye), and whether that maximum is the wall's. It is not
+    where it lies at the window's outer end and the counts go on outwards without a ridge — without falling below
+    :data:`WALL_RIDGE_DROP` of their peak within :data:`NEIGHBOUR_RIDGE_MM` beyond the window, the rule
+    :func:`refine_pose` takes wall peaks by —: a hot neighbour touching the wall (``False`` outside the disc too)."""
     if post_filter is not None:
         image = butterworth_filter(image, voxel_zyx_mm, *post_filter)
     rho, phi = bullseye_coordinates(size)
     disc = rho <= 1.0
-    *_, counts = _wall_profiles(image, frame, rho[disc], phi[disc], voxel_zyx_mm, origin_zyx_mm, search_mm)
-    values, peaks_inside = np.full((size, size), np.nan), np.zeros((size, size), bool)
-    values[disc] = counts.max(axis=0)
-    peaks_inside[disc] = counts.argmax(axis=0) < len(counts) - 1
-    return values, peaks_inside
+    window_end = len(_window_offsets(frame, voxel_zyx_mm, search_mm))  # samples in the window
+    _, _, counts = _wall_profiles(image, frame, rho[disc], phi[disc], voxel_zyx_mm, origin_zyx_mm,
+                                  _window_offsets(frame, voxel_zyx_mm, search_mm, NEIGHBOUR_RIDGE_MM))
+    window, outside = counts[:window_end], counts[window_end - 1:]  # outside: from the window's end outwards
+    at_end = window.argmax(axis=0) == window_end - 1
+    peak_at = outside.argmax(axis=0)
+    beyond = np.minimum.accumulate(outside[::-1], axis=0)[::-1][peak_at, np.arange(len(peak_at))]
+    ridge = (peak_at < len(outside) - 1) & (beyond < WALL_RIDGE_DROP * outside.max(axis=0))
+    values, from_wall = np.full((size, size), np.nan), np.zeros((size, size), bool)
+    values[disc] = window.max(axis=0)
+    from_wall[disc] = ~at_end | ridge
+    return values, from_wall
+
+
+def _window_offsets(frame: LVFrame, voxel_zyx_mm, search_mm: float, beyond_mm: float = 0.0) -> np.ndarray:
+    """Offsets (mm) along a mid-wall normal: half the wall plus ``search_mm`` either side in half-voxel steps (the
+    wall's search window), then as many steps as reach ``beyond_mm`` further outwards."""
+    step = 0.5 * min(voxel_zyx_mm)
+    half = 0.5 * frame.wall_mm + search_mm
+    window = np.arange(-half, half + step / 2, step)
+    return np.concatenate([window, window[-1] + step * np.arange(1, int(np.ceil(beyond_mm / step)) + 1)])
 
 
 def _wall_profiles(image: np.ndarray, frame: LVFrame, rho: np.ndarray, phi_deg: np.ndarray, voxel_zyx_mm,
-                   origin_zyx_mm, search_mm: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Counts along the mid-wall normals of bullseye positions ``(ρ, φ)`` [N], within half a wall plus
-    ``search_mm`` either side, in half-voxel steps: ``(points [N, 3], normals [N, 3], offsets_mm [S],
-    counts [S, N])``."""
+                   origin_zyx_mm, offsets_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts along the mid-wall normals of bullseye positions ``(ρ, φ)`` [N] at ``offsets_mm`` [S]
+    (:func:`_window_offsets`): ``(points [N, 3], normals [N, 3], counts [S, N])``."""
     points, normals = mid_wall(frame, rho, phi_deg)
-    half = 0.5 * frame.wall_mm + search_mm
-    step = 0.5 * min(voxel_zyx_mm)
-    offsets = np.arange(-half, half + step / 2, step)
-    profiles = points[None] + offsets[:, None, None] * normals[None]  # [samples, pixels, 3]
+    profiles = points[None] + offsets_mm[:, None, None] * normals[None]  # [samples, pixels, 3]
     counts = ndimage.map_coordinates(np.asarray(image, np.float64),
                                      to_voxel(profiles, voxel_zyx_mm, origin_zyx_mm).reshape(3, -1), order=1,
-                                     mode="nearest").reshape(len(offsets), -1)
-    return points, normals, offsets, counts
+                                     mode="nearest").reshape(len(offsets_mm), -1)
+    return points, normals, counts
 
 
 def mid_wall(frame: LVFrame, rho: np.ndarray, phi_deg: np.ndarray, base_margin_mm: float = BASE_MARGIN_MM

@@ -356,6 +356,25 @@ def test_a_hot_neighbour_against_the_wall_is_flagged_and_does_not_set_the_maps_m
     assert np.all(polar.segment_scores(by_global_maximum(hot))[anterior] < 0.5 * plain_scores)  # 34-35
 
 
+def test_a_wall_peak_just_beyond_the_search_window_is_the_walls():
+    """A shell fitted 8 mm too small (the fitted apex lies 7-10 mm inside the image's): the wall's counts peak at the
+    window's outer end in 98 % of the profiles, the map's maximum among them, but they fall off within
+    NEIGHBOUR_RIDGE_MM beyond it: a wall, not a neighbour — the map is scaled to its maximum, nothing flagged."""
+    image, voxel, origin, truth = _reconstruction_like(Anatomy(), Uptake())
+    frame = polar.reader_frame(image, voxel, origin, truth.centre_xyz_mm, truth.long_axis)
+    small = dataclasses.replace(frame, long_mm=frame.long_mm - 8.0, short_mm=frame.short_mm - 8.0)
+    values, from_wall = polar.wall_maxima(image, small, voxel, origin, 128, 5.0, (0.5, 5))
+    filtered = polar.butterworth_filter(image, voxel, 0.5, 5)
+    rho, phi = polar.bullseye_coordinates(128)
+    offsets = polar._window_offsets(small, voxel, 5.0)
+    _, _, counts = polar._wall_profiles(filtered, small, rho[rho <= 1], phi[rho <= 1], voxel, origin, offsets)
+    at_end = counts.argmax(axis=0) == len(offsets) - 1
+    assert at_end.mean() > 0.9 and at_end[counts.max(axis=0).argmax()]
+    assert from_wall[rho <= 1].all() and polar.extracardiac_excess(image, small, voxel, origin) == 0.0
+    np.testing.assert_array_equal(polar.polar_map(image, small, voxel, origin, size=128),
+                                  values / np.nanmax(values) * 100.0)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("territory", "side"), [("LAD", "anterior"), ("LCX", "lateral"), ("RCA", "inferior")])
 def test_defect_shows_in_its_territory_and_place(territory, side):
