@@ -637,7 +637,7 @@ NEIGHBOUR_RIDGE_MM = 10.0
 """How far beyond the wall's search window :func:`wall_maxima` looks for the counts to fall (about a wall's thickness).
 A wall peak just beyond the window falls within it — the fitted apex lies 7–10 mm inside the image's, so the apex's
 peak can lie outside (quick S0036's nAC, S0040's PRAC inferior wall: flagged at 5 mm, not at 10) —; a hot liver or
-bowel loop does not (hard seed 1's S0006 on CTAC: flagged up to 15 mm, its bowel loop falling off at 20 mm)."""
+bowel loop does not (hard seed 1's S0006 on CTAC: flagged at 10 mm; its bowel loop falls off within 15 mm)."""
 
 
 def wall_maxima(image: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_zyx_mm, size: int, search_mm: float,
