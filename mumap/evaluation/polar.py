@@ -636,7 +636,7 @@ def extracardiac_excess(image: np.ndarray, frame: LVFrame, voxel_zyx_mm, origin_
 NEIGHBOUR_RIDGE_MM = 10.0
 """How far beyond the wall's search window :func:`wall_maxima` looks for the counts to fall (about a wall's thickness).
 A wall peak just beyond the window falls within it — the fitted apex lies 7–10 mm inside the image's, so the apex's
-peak can lie outside (quick S0036's nAC, S0040's PRAC inferior wall: flagged at 5 mm, not at 10) —; a hot liver or
+peak can lie outside (quick S0036's nAC apex: flagged at 5 mm, not at 10) —; a hot liver or
 bowel loop does not (hard seed 1's S0006 on CTAC: flagged at 10 mm; its bowel loop falls off within 15 mm)."""
 
 
